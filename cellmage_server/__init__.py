@@ -1,0 +1,23 @@
+"""cellmage-server: stream LLM answers into Jupyter notebooks through the Jupyter server.
+
+This module stays light: the server extension's modules load only when Jupyter asks for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "cellmage-server"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .app import CellmageApp
+
+    return [{"module": "cellmage_server.app", "app": CellmageApp}]
+
+
+__all__ = ["__version__"]

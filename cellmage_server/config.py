@@ -1,0 +1,320 @@
+"""Team configuration: one pydantic-settings model, read once when the server starts.
+
+Precedence, highest first: environment variables ``CELLMAGE_*`` (nested fields with ``__``, e.g.
+``CELLMAGE_LIMITS__MAX_TOKENS=2048``), then the TOML file (``$CELLMAGE_CONFIG``, else the first
+``cellmage.toml`` on the Jupyter config path that ``jupyter --paths`` lists), then the defaults
+below. ``python -m cellmage_server.config`` prints the reference in docs/config.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CONFIG_FILE_NAME = "cellmage.toml"
+CONFIG_ENV = "CELLMAGE_CONFIG"
+
+# litellm-style provider prefixes served by the lean OpenAI-compatible path, with their default
+# API base (None: the model entry must give ``api_base``).
+OPENAI_COMPATIBLE = {"openai": "https://api.openai.com/v1", "hosted_vllm": None}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the field."""
+
+
+class ModelEntry(BaseModel):
+    """One model alias: what clients ask for, mapped to a provider model and its credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        description="The provider's model name as litellm writes it: `openai/gpt-4o-mini`, "
+        "`openai/llama3.2` (with `api_base`)."
+    )
+    api_base: str | None = Field(
+        None,
+        description="Base URL of the provider's API, e.g. `http://127.0.0.1:11434/v1` for Ollama "
+        "or a LiteLLM Proxy's URL. None: the provider's public API.",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="The key itself. Never logged or returned. Prefer `api_key_env`."
+    )
+    api_key_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding the key, read when the server "
+        "starts and then removed from the environment its kernels inherit.",
+    )
+    provider: Literal["auto", "openai"] = Field(
+        "auto",
+        description="Which provider path serves this model. `openai`: the lean OpenAI-compatible "
+        "path. `auto`: `openai` for OpenAI-compatible prefixes (`openai/`, `hosted_vllm/`).",
+    )
+    description: str = Field("", description="Shown to users in the model list.")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ModelEntry:
+        if self.api_key is not None and self.api_key_env is not None:
+            raise ValueError("give api_key or api_key_env, not both")
+        return self
+
+    @property
+    def prefix(self) -> str:
+        """The litellm provider prefix (`openai` in `openai/gpt-4o`)."""
+        return self.model.split("/", 1)[0] if "/" in self.model else "openai"
+
+    @property
+    def upstream_model(self) -> str:
+        """The model name the provider itself knows (`gpt-4o` for `openai/gpt-4o`)."""
+        return self.model.split("/", 1)[1] if "/" in self.model else self.model
+
+
+class Limits(BaseModel):
+    """What one request and one user may use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_prompt_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest request body in bytes (the prompt and its fields); larger gets 413."
+    )
+    max_tokens: int = Field(
+        4096, ge=1, description="Cap on `max_tokens`; also sent when neither request nor persona sets it."
+    )
+    max_streams_per_user: int = Field(
+        4, ge=1, description="Answers one user may have running at once; one more gets 429."
+    )
+    ping_interval: float = Field(
+        15.0, gt=0, le=15, description="Seconds of silence after which the stream sends a `: ping` comment."
+    )
+
+
+class Timeouts(BaseModel):
+    """Seconds to wait on the provider; each ends the answer with an `error` of code `timeout`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect: float = Field(10.0, gt=0, description="Connecting to the provider.")
+    first_token: float = Field(
+        120.0, gt=0, description="From the request to the provider's first answer text."
+    )
+    chunk_gap: float = Field(
+        60.0, gt=0, description="Longest silence of the provider between two chunks of an answer."
+    )
+    total: float = Field(900.0, gt=0, description="One whole answer.")
+
+
+def default_personas_dirs() -> list[Path]:
+    """`cellmage/personas` under each Jupyter config directory, system (team) first, user last."""
+    from jupyter_core.paths import jupyter_config_path
+
+    return [Path(d) / "cellmage" / "personas" for d in reversed(jupyter_config_path())]
+
+
+class CellmageSettings(BaseSettings):
+    """The whole configuration of one Jupyter server's cellmage extension."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CELLMAGE_", env_nested_delimiter="__", extra="forbid", hide_input_in_errors=True
+    )
+
+    default_model: str | None = Field(
+        None, description="Alias used when neither request nor persona names a model. None: the first allowed alias."
+    )
+    allowed_models: list[str] | None = Field(
+        None, description="Aliases clients may use. None: every alias in `models`."
+    )
+    models: dict[str, ModelEntry] = Field(
+        default_factory=dict, description="Model aliases, as `[models.<alias>]` tables."
+    )
+    personas_dirs: list[Path] = Field(
+        default_factory=default_personas_dirs,
+        description="Folders of persona files, searched in order (the first file of a name wins), "
+        "then the built-in personas. Default: `cellmage/personas` in each Jupyter config "
+        "directory, system (team) before user.",
+    )
+    limits: Limits = Field(default_factory=Limits, description="Per-request and per-user limits.")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Provider timeouts, in seconds.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file's contents arrive as init arguments (see load_config); the environment
+        # overrides them.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _aliases_resolve(self) -> CellmageSettings:
+        for alias, entry in self.models.items():
+            if entry.provider == "auto" and entry.prefix not in OPENAI_COMPATIBLE:
+                raise ValueError(
+                    f"models.{alias}: provider prefix {entry.prefix!r} is not OpenAI-compatible; "
+                    "route it through an OpenAI-compatible gateway (e.g. a LiteLLM Proxy) with "
+                    'model = "openai/<name>" and api_base'
+                )
+            if entry.api_base is None and OPENAI_COMPATIBLE.get(entry.prefix) is None:
+                raise ValueError(f"models.{alias}: api_base is required for {entry.prefix!r} models")
+        for alias in self.allowed_models or ():
+            if alias not in self.models:
+                raise ValueError(f"allowed_models: {alias!r} is not declared under [models]")
+        if self.default_model is not None:
+            if self.default_model not in self.models:
+                raise ValueError(f"default_model: {self.default_model!r} is not declared under [models]")
+            if self.default_model not in self.allowed:
+                raise ValueError(f"default_model: {self.default_model!r} is not in allowed_models")
+        return self
+
+    @property
+    def allowed(self) -> list[str]:
+        """The aliases clients may use, in declaration order."""
+        if self.allowed_models is None:
+            return list(self.models)
+        return [a for a in self.models if a in self.allowed_models]
+
+    @property
+    def resolved_default_model(self) -> str | None:
+        allowed = self.allowed
+        return self.default_model or (allowed[0] if allowed else None)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """Settings plus where they came from and the keys they resolved."""
+
+    settings: CellmageSettings
+    path: Path | None
+    keys: Mapping[str, SecretStr]  # alias -> key (absent: the model needs none)
+    key_env_names: frozenset[str]  # env variables the keys were read from
+
+    def secret_values(self) -> list[str]:
+        """Every configured key, for redaction."""
+        return [k.get_secret_value() for k in self.keys.values()]
+
+
+def find_config_file(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """``$CELLMAGE_CONFIG``, else the first ``cellmage.toml`` on the Jupyter config path."""
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV]).expanduser()
+    from jupyter_core.paths import jupyter_config_path
+
+    for directory in jupyter_config_path():
+        candidate = Path(directory) / CONFIG_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read the cellmage config file {path}: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"the cellmage config file {path} is not valid TOML: {e}") from None
+
+
+def _describe(error: ValidationError, where: str) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"  {field}: {message}")
+    return f"invalid cellmage configuration in {where}:\n" + "\n".join(lines)
+
+
+def load_config(environ: Mapping[str, str] = os.environ) -> LoadedConfig:
+    """Read, validate and resolve the configuration, or raise :class:`ConfigError`."""
+    path = find_config_file(environ)
+    data = _read_toml(path) if path is not None else {}
+    where = f"{path} (or CELLMAGE_* environment variables)" if path else "CELLMAGE_* environment variables"
+    try:
+        settings = CellmageSettings(**data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, where)) from None
+    except ValueError as e:  # raised by a source, e.g. a CELLMAGE_* value that is not valid JSON
+        raise ConfigError(f"invalid cellmage configuration in {where}: {e}") from None
+
+    keys: dict[str, SecretStr] = {}
+    for alias, entry in settings.models.items():
+        if entry.api_key is not None:
+            keys[alias] = entry.api_key
+        elif entry.api_key_env is not None:
+            value = environ.get(entry.api_key_env)
+            if not value:
+                raise ConfigError(
+                    f"invalid cellmage configuration in {where}:\n  models.{alias}.api_key_env: "
+                    f"the environment variable {entry.api_key_env} is not set"
+                )
+            keys[alias] = SecretStr(value)
+    key_env_names = frozenset(e.api_key_env for e in settings.models.values() if e.api_key_env)
+    return LoadedConfig(settings=settings, path=path, keys=keys, key_env_names=key_env_names)
+
+
+def reference() -> str:
+    """The configuration reference (docs/config.md), generated from the model's fields."""
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated by `python -m cellmage_server.config` from the settings model; a test keeps "
+        "this file and the model in step.",
+        "",
+        __doc__.split("\n\n", 1)[0].replace("\n", " ").strip(),
+        "",
+    ]
+
+    def table(model: type[BaseModel], prefix: str) -> None:
+        out.extend(["| field | type | default | meaning |", "|---|---|---|---|"])
+        for name, field in model.model_fields.items():
+            default = "required" if field.is_required() else _default_text(field)
+            annotation = _type_text(field.annotation)
+            out.append(f"| `{prefix}{name}` | {annotation} | {default} | {field.description} |")
+        out.append("")
+
+    out += ["## Top level", ""]
+    table(CellmageSettings, "")
+    out += ["## `[models.<alias>]`", ""]
+    table(ModelEntry, "")
+    out += ["## `[limits]`", ""]
+    table(Limits, "limits.")
+    out += ["## `[timeouts]`", ""]
+    table(Timeouts, "timeouts.")
+    return "\n".join(out)
+
+
+def _default_text(field: Any) -> str:
+    if field.default_factory is not None:
+        if field.default_factory is default_personas_dirs:
+            return "see meaning"
+        value = field.default_factory()
+        return "`{}`" if value == {} else "see table below" if isinstance(value, BaseModel) else f"`{value!r}`"
+    return f"`{field.default!r}`".replace("`None`", "None")
+
+
+def _type_text(annotation: Any) -> str:
+    if isinstance(annotation, type) and not hasattr(annotation, "__args__"):
+        return annotation.__name__
+    text = re.sub(r"\b[\w]+\.(?=\w)", "", str(annotation))  # drop module paths
+    return text.replace("|", "or")
+
+
+if __name__ == "__main__":
+    print(reference())

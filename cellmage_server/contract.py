@@ -1,0 +1,119 @@
+"""The wire contract v1 on the server side: the request a client sends, the events a provider
+yields, and the SSE frames the server writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sse_starlette.event import ServerSentEvent
+
+from .errors import BadRequest
+
+# Fields a client might send to steer the provider call itself. They are never accepted: the
+# server's configuration alone decides where a request goes and with which credentials.
+PASS_THROUGH_FIELDS = frozenset(
+    {
+        "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "extra_headers",
+        "headers", "extra_body", "callbacks", "success_callback", "failure_callback",
+        "organization", "deployment_id", "aws_access_key_id", "aws_secret_access_key",
+        "vertex_credentials", "metadata", "mock_response", "tools", "functions",
+    }
+)
+
+
+class ChatRequest(BaseModel):
+    """The body of ``POST chat``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prompt: str = Field(min_length=1)
+    model: str | None = Field(None, min_length=1)
+    persona: str | None = Field(None, min_length=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    stream: bool = True
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the prompt is empty")
+        return value
+
+
+def parse_chat_request(body: bytes) -> ChatRequest:
+    """Decode and validate a ``POST chat`` body, or raise :class:`BadRequest` saying what is wrong."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object with a 'prompt'.")
+    injected = sorted(PASS_THROUGH_FIELDS.intersection(data))
+    if injected:
+        raise BadRequest(
+            f"Field(s) {', '.join(injected)} are not accepted: where a request goes and with which "
+            "credentials is set in the server's cellmage configuration."
+        )
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as e:
+        raise BadRequest(_describe(e)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in item["loc"]) or "body"
+        if item["type"] == "extra_forbidden":
+            parts.append(f"unknown field '{field}'")
+        elif item["type"] == "missing":
+            parts.append(f"'{field}' is required")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            parts.append(f"'{field}': {message}")
+    return "Invalid request: " + "; ".join(parts) + "."
+
+
+# --- what a provider yields: answer text as plain ``str`` (the hot path), and these two ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str
+
+
+ProviderEvent = str | Usage | Finish
+
+
+# --- SSE frames ---------------------------------------------------------------------------------
+
+def dumps(data: Any) -> str:
+    """Compact JSON, UTF-8 kept as is (the SSE encoder never sees a raw newline from it)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def frame(event: str, data: Any) -> bytes:
+    """One SSE frame: ``event: <name>`` and ``data: <json>``, encoded by sse-starlette."""
+    return ServerSentEvent(dumps(data), event=event, sep="\n").encode()
+
+
+def comment(text: str) -> bytes:
+    """An SSE comment frame (``: text``) that clients ignore, used to flush and to keep alive."""
+    return ServerSentEvent(comment=text, sep="\n").encode()
+
+
+def usage_data(usage: Usage) -> dict[str, Any]:
+    return asdict(usage)

@@ -1,0 +1,124 @@
+"""The errors of cellmage-server, and the one place that maps them to HTTP and SSE.
+
+::
+
+    CellmageError                    status  SSE code
+    ├── BadRequest                   400     -        a field is missing, wrong or not accepted
+    ├── Forbidden                    403     -        the model exists but the admin did not allow it
+    ├── NotFound                     404     -        unknown model, persona or stream
+    ├── PayloadTooLarge              413     -        the body is over ``limits.max_body_bytes``
+    ├── TooManyStreams               429     -        this user already has ``limits.max_streams_per_user``
+    ├── NotConfigured                503     -        no model is configured on this server
+    └── UpstreamError                5xx/4xx  code    the provider failed; ``code`` is the contract's
+        (codes: upstream, auth, rate_limited, timeout, context_length, content_filter)
+    Cancelled                        -       cancelled the answer was stopped by its client
+
+Errors known before a stream starts are raised as :class:`tornado.web.HTTPError` by
+:func:`http_error`; once a stream has started, :func:`sse_error` gives the ``error`` event's data.
+Every message is a sentence a person can act on; upstream text passes :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from tornado import web
+
+
+class CellmageError(Exception):
+    """Base class: ``status`` is the HTTP status, ``code`` the contract's error code."""
+
+    status: int = 500
+    code: str = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(CellmageError):
+    status, code = 400, "bad_request"
+
+
+class Forbidden(CellmageError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(CellmageError):
+    status, code = 404, "not_found"
+
+
+class PayloadTooLarge(CellmageError):
+    status, code = 413, "too_large"
+
+
+class TooManyStreams(CellmageError):
+    status, code = 429, "too_many_streams"
+
+
+class NotConfigured(CellmageError):
+    status, code = 503, "not_configured"
+
+
+# HTTP status for a provider failure answered without streaming (``stream: false``). A provider's
+# 401 is our server's misconfiguration, not the client's: it must not look like a Jupyter login
+# failure, hence 502 rather than 401.
+_UPSTREAM_STATUS = {
+    "upstream": 502,
+    "auth": 502,
+    "rate_limited": 429,
+    "timeout": 504,
+    "context_length": 400,
+    "content_filter": 400,
+}
+
+
+class UpstreamError(CellmageError):
+    """The provider failed; ``code`` is one of the contract's upstream codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in _UPSTREAM_STATUS:
+            raise ValueError(f"unknown upstream error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.status = _UPSTREAM_STATUS[code]
+
+
+class Cancelled(CellmageError):
+    """The client cancelled the answer (cancel route or disconnect)."""
+
+    code = "cancelled"
+
+    def __init__(self, message: str = "The answer was stopped by its client.") -> None:
+        super().__init__(message)
+
+
+def http_error(error: CellmageError) -> web.HTTPError:
+    """The HTTP error jupyter-server's ``APIHandler.write_error`` turns into JSON."""
+    # log_message is what write_error sends; it is formatted with %-args, so escape '%'.
+    return web.HTTPError(error.status, error.message.replace("%", "%%"), reason=error.code)
+
+
+def sse_error(error: BaseException) -> dict[str, str]:
+    """The data of an ``error`` event for anything that ended a started stream."""
+    if isinstance(error, CellmageError):
+        return {"code": error.code, "message": error.message}
+    return {"code": "internal", "message": "The server failed while relaying the answer; see its log."}
+
+
+# Anything shaped like a credential: OpenAI/Anthropic-style keys, bearer tokens, and long opaque
+# tokens. Masked keys ("sk-abc***xyz") match too, so not even a fragment of a key is passed on.
+_KEYLIKE = re.compile(
+    r"(?i:\bbearer\s+)\S+"
+    r"|\b(?:sk|pk|rk|ak|xai|gsk|hf)[-_][A-Za-z0-9_\-*.]{6,}"
+    r"|[A-Za-z0-9_\-]{32,}"
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every configured secret and everything key-shaped replaced by ``[redacted]``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _KEYLIKE.sub("[redacted]", text)

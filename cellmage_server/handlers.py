@@ -1,0 +1,261 @@
+"""The REST and SSE API under ``{base_url}cellmage/api/`` (wire contract v1 in the README).
+
+Every verb is authenticated and authorized against the ``cellmage`` resource. Handlers raise
+:class:`~cellmage_server.errors.CellmageError`; :meth:`CellmageHandler.write_error` (from
+jupyter-server's ``APIHandler``) turns the mapped ``HTTPError`` into ``{"message", "reason"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server._tz import utcnow
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ._version import __version__
+from .contract import comment, dumps, frame, parse_chat_request, usage_data
+from .errors import CellmageError, PayloadTooLarge, http_error, sse_error
+from .relay import Outcome, Relay
+from .resolve import HOW_TO_CONFIGURE, plan_answer
+
+if TYPE_CHECKING:
+    from .app import CellmageState
+
+API_PATH = "cellmage/api"
+AUTH_RESOURCE = "cellmage"
+
+log = logging.getLogger(__name__)
+
+
+class CellmageHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def cellmage(self) -> CellmageState:
+        return self.settings["cellmage"]
+
+    @property
+    def username(self) -> str:
+        return self.current_user.username
+
+    def touch(self) -> None:
+        """Count a running answer as server activity, so idle cullers leave the server up."""
+        # ServerApp.last_activity() reads every setting whose name ends with "_last_activity".
+        self.settings["cellmage_last_activity"] = utcnow()
+
+
+def _ignore_closed(future: Any) -> None:
+    # A flush fails once the client has gone; on_connection_close handles that case.
+    if not future.cancelled():
+        future.exception()
+
+
+class SSEOutput:
+    """Writes a running answer to the response as SSE frames, each flushed at once."""
+
+    def __init__(self, handler: web.RequestHandler) -> None:
+        self._handler = handler
+
+    def send(self, data: bytes) -> None:
+        self._handler.write(data)
+        self._handler.flush().add_done_callback(_ignore_closed)
+
+    def text(self, text: str) -> None:
+        self.send(frame("delta", {"text": text}))
+
+    def ping(self) -> None:
+        self.send(comment("ping"))
+
+
+class _Discard:
+    """A non-streamed answer: the relay keeps the text; nothing goes out until the end."""
+
+    def text(self, text: str) -> None:
+        pass
+
+    def ping(self) -> None:
+        pass
+
+
+class ChatHandler(CellmageHandler):
+    _relay: Relay | None = None
+
+    def prepare(self) -> Any:
+        # Never gzip an event stream: compression buffers frames and breaks token-by-token delivery.
+        self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
+        return super().prepare()
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Ask a model: the answer streams as SSE events, or comes whole with ``stream: false``."""
+        state = self.cellmage
+        try:
+            config = state.require_config()
+            limit = config.settings.limits.max_prompt_bytes
+            if len(self.request.body) > limit:
+                raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
+            request = parse_chat_request(self.request.body)
+            plan = plan_answer(request, config, state.personas)
+            state.streams.check_capacity(self.username)
+        except CellmageError as e:
+            raise http_error(e) from e
+
+        assert state.provider is not None
+        output = SSEOutput(self) if request.stream else _Discard()
+        relay = Relay(
+            state.provider.stream(plan.call),
+            output,
+            timeouts=config.settings.timeouts,
+            ping_interval=config.settings.limits.ping_interval,
+            touch=self.touch,
+            owner=self.username,
+            model=plan.alias,
+        )
+        self._relay = relay
+        persona = plan.persona.name if plan.persona else None
+        with state.streams.running(relay):
+            if request.stream:
+                self.set_status(200)
+                self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+                self.set_header("Cache-Control", "no-cache")
+                self.set_header("X-Accel-Buffering", "no")
+                output.send(comment("cellmage") + frame("start", {"id": relay.id, "model": plan.alias, "persona": persona}))
+            outcome = await relay.run()
+        self._log(outcome, plan.alias)
+        if request.stream:
+            self._end_stream(output, outcome)
+        else:
+            self._answer_whole(relay, plan.alias, outcome)
+
+    def _end_stream(self, output: SSEOutput, outcome: Outcome) -> None:
+        if self._relay is not None and self._relay.silent:
+            return  # the client is gone
+        tail = b""
+        if outcome.usage is not None:
+            tail += frame("usage", usage_data(outcome.usage))
+        if outcome.error is not None:
+            tail += frame("error", sse_error(outcome.error))
+        tail += frame("done", {"finish_reason": outcome.finish_reason, "elapsed_ms": outcome.elapsed_ms})
+        self.write(tail)
+        self.finish(set_content_type="text/event-stream; charset=utf-8")
+
+    def _answer_whole(self, relay: Relay, alias: str, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            raise http_error(outcome.error)
+        self.finish(
+            dumps(
+                {
+                    "id": relay.id,
+                    "model": alias,
+                    "text": outcome.text,
+                    "usage": usage_data(outcome.usage) if outcome.usage else None,
+                    "finish_reason": outcome.finish_reason,
+                    "elapsed_ms": outcome.elapsed_ms,
+                }
+            )
+        )
+
+    def _log(self, outcome: Outcome, alias: str) -> None:
+        usage = outcome.usage
+        self.log.info(
+            "cellmage: answer user=%s model=%s finish=%s error=%s chars=%d tokens=%s/%s %d ms",
+            self.username, alias, outcome.finish_reason,
+            outcome.error.code if outcome.error else "-", len(outcome.text),
+            usage.prompt_tokens if usage else "?", usage.completion_tokens if usage else "?",
+            outcome.elapsed_ms,
+        )
+
+    def on_connection_close(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel(silent=True)
+        super().on_connection_close()
+
+    def finish(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().finish(*args, **kwargs)
+        except StreamClosedError:
+            return None
+
+
+class CancelHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, stream_id: str) -> None:
+        """Stop one of the current user's running answers; its stream ends with ``cancelled``."""
+        try:
+            relay = self.cellmage.streams.get(stream_id, self.username)
+        except CellmageError as e:
+            raise http_error(e) from e
+        relay.cancel()
+        self.set_status(204)
+        self.finish()
+
+
+class ModelsHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The model aliases clients may use (no provider details, no secrets)."""
+        try:
+            settings = self.cellmage.require_config().settings
+        except CellmageError as e:
+            raise http_error(e) from e
+        models = [
+            {"name": alias, "description": settings.models[alias].description}
+            for alias in settings.allowed
+        ]
+        self.finish(json.dumps({"default": settings.resolved_default_model, "models": models}))
+
+
+class PersonasHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The personas clients may use."""
+        self.finish(json.dumps([p.public() for p in self.cellmage.personas.all()]))
+
+
+class StatusHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Version, whether a provider is configured, the default model (no secrets)."""
+        state = self.cellmage
+        config = state.config
+        configured = bool(config and config.settings.models)
+        if config is None:
+            message = f"The CellMage configuration is invalid: {state.config_error}"
+        elif not configured:
+            message = HOW_TO_CONFIGURE
+        else:
+            message = f"{len(config.settings.allowed)} model(s) available."
+        self.finish(
+            json.dumps(
+                {
+                    "version": __version__,
+                    "configured": configured,
+                    "default_model": config.settings.resolved_default_model if config else None,
+                    "models": len(config.settings.allowed) if config else 0,
+                    "config_file": str(config.path) if config and config.path else None,
+                    "running_answers": len(state.streams),
+                    "persona_errors": state.personas.errors(),
+                    "message": message,
+                }
+            )
+        )
+
+
+# Routes as data: (pattern under API_PATH, handler).
+default_handlers: list[tuple[str, type[CellmageHandler]]] = [
+    ("chat", ChatHandler),
+    (r"chat/([0-9a-f]{32})/cancel", CancelHandler),
+    ("models", ModelsHandler),
+    ("personas", PersonasHandler),
+    ("status", StatusHandler),
+]

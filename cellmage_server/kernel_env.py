@@ -1,0 +1,48 @@
+"""What kernels started by this server inherit: no provider key, and the way back to this server.
+
+Kernels (and terminals) inherit the server process's environment, so the key variables the
+configuration names are removed from it once their values are held as secrets, and the server's
+loopback URL and token are added. A client in the kernel reads them (``CELLMAGE_SERVER_URL``,
+``CELLMAGE_SERVER_TOKEN``); under JupyterHub it uses ``JUPYTERHUB_API_TOKEN`` when there is no
+server token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+URL_ENV = "CELLMAGE_SERVER_URL"
+TOKEN_ENV = "CELLMAGE_SERVER_TOKEN"
+
+_LOOPBACK_V4 = {"", "*", "0.0.0.0", "localhost", "127.0.0.1"}
+_LOOPBACK_V6 = {"::", "::1"}
+
+
+def server_url(serverapp: Any) -> str | None:
+    """This server's URL as seen from a process on the same machine, ending in its base URL."""
+    if serverapp.sock:
+        return None
+    ip = serverapp.ip
+    host = "127.0.0.1" if ip in _LOOPBACK_V4 else "[::1]" if ip in _LOOPBACK_V6 else f"[{ip}]" if ":" in ip else ip
+    scheme = "https" if serverapp.certfile else "http"
+    return f"{scheme}://{host}:{serverapp.port}{serverapp.base_url}"
+
+
+def publish(
+    serverapp: Any, key_env_names: Iterable[str], environ: MutableMapping[str, str] = os.environ
+) -> None:
+    """Remove provider keys from, and add this server's address to, what kernels will inherit."""
+    for name in key_env_names:
+        environ.pop(name, None)
+    url = server_url(serverapp)
+    if url is None:
+        environ.pop(URL_ENV, None)
+    else:
+        environ[URL_ENV] = url
+    token = serverapp.identity_provider.token
+    if token:
+        environ[TOKEN_ENV] = token
+    else:
+        environ.pop(TOKEN_ENV, None)

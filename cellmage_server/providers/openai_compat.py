@@ -1,0 +1,152 @@
+"""The lean provider path: any OpenAI-compatible ``/chat/completions`` endpoint, streamed with
+httpx + httpx-sse (OpenAI, a LiteLLM Proxy gateway, vLLM, Ollama, OpenRouter, Groq, ...).
+
+Per chunk it does one JSON decode and a few dict look-ups: the relay's CPU budget is spent here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+
+import httpx
+from httpx_sse import EventSource
+
+from ..contract import Finish, ProviderEvent, Usage
+from ..errors import UpstreamError, redact
+from . import ProviderCall
+
+
+def _error_code(status: int, kind: str, message: str) -> str:
+    lowered = f"{kind} {message}".lower()
+    if status in (401, 403):
+        return "auth"
+    if status == 429:
+        return "rate_limited"
+    if status in (408, 504):
+        return "timeout"
+    if "context_length" in lowered or "context length" in lowered or "maximum context" in lowered:
+        return "context_length"
+    if "content_filter" in lowered or "content_policy" in lowered or "content management policy" in lowered:
+        return "content_filter"
+    return "upstream"
+
+
+def _error_parts(payload: object) -> tuple[str, str]:
+    """(kind, message) from an OpenAI-style error body ``{"error": {"message", "code", "type"}}``."""
+    if isinstance(payload, dict):
+        err = payload.get("error", payload)
+        if isinstance(err, dict):
+            kind = " ".join(str(err[k]) for k in ("code", "type") if err.get(k))
+            return kind, str(err.get("message") or err.get("detail") or "")
+        if isinstance(err, str):
+            return "", err
+    return "", ""
+
+
+class OpenAICompatProvider:
+    """Streams chat completions from OpenAI-compatible servers through one shared connection pool."""
+
+    def __init__(self, *, connect_timeout: float, secrets: Iterable[str] = ()) -> None:
+        # Reads have no timeout here: the relay watches first-token, gap and total time itself,
+        # and cancels this request when one runs out.
+        timeout = httpx.Timeout(connect=connect_timeout, read=None, write=connect_timeout, pool=connect_timeout)
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+        self._secrets = [s for s in secrets if s]
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _fail(self, code: str, message: str) -> UpstreamError:
+        return UpstreamError(code, redact(message, self._secrets))
+
+    def _status_error(self, call: ProviderCall, response: httpx.Response) -> UpstreamError:
+        try:
+            kind, detail = _error_parts(response.json())
+        except ValueError:
+            kind, detail = "", response.text[:500]
+        code = _error_code(response.status_code, kind, detail)
+        lead = {
+            "auth": "The provider rejected this server's credentials for model",
+            "rate_limited": "The provider is rate-limiting model",
+            "timeout": "The provider timed out on model",
+            "context_length": "The prompt is too long for model",
+            "content_filter": "The provider's content filter blocked the request to model",
+        }.get(code, "The provider failed on model")
+        message = f"{lead} '{call.alias or call.model}' (HTTP {response.status_code})"
+        return self._fail(code, f"{message}: {detail}" if detail else f"{message}.")
+
+    def _body(self, call: ProviderCall) -> dict[str, object]:
+        body: dict[str, object] = {
+            "model": call.model,
+            "messages": call.messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": call.max_tokens,
+        }
+        if call.temperature is not None:
+            body["temperature"] = call.temperature
+        return body
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[ProviderEvent]:
+        url = call.api_base.rstrip("/") + "/chat/completions"
+        headers = {"Accept": "text/event-stream"}
+        if call.api_key is not None:
+            headers["Authorization"] = f"Bearer {call.api_key.get_secret_value()}"
+        finish: str | None = None
+        try:
+            async with self._client.stream("POST", url, json=self._body(call), headers=headers) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._status_error(call, response)
+                content_type = response.headers.get("content-type", "")
+                if "text/event-stream" not in content_type:
+                    raise self._fail(
+                        "upstream",
+                        f"The provider for model '{call.alias or call.model}' did not answer with a "
+                        f"stream (content type {content_type or 'none'!r}); is api_base an "
+                        "OpenAI-compatible /v1 URL?",
+                    )
+                async for sse in EventSource(response).aiter_sse():
+                    data = sse.data
+                    if data == "[DONE]":
+                        finish = finish or "stop"
+                        break
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError:
+                        raise self._fail("upstream", "The provider sent a chunk that is not JSON.") from None
+                    choices = chunk.get("choices")
+                    if choices:
+                        choice = choices[0]
+                        delta = choice.get("delta")
+                        if delta:
+                            text = delta.get("content")
+                            if text:
+                                yield text
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                    usage = chunk.get("usage")
+                    if usage:
+                        yield Usage(
+                            usage.get("prompt_tokens"),
+                            usage.get("completion_tokens"),
+                            usage.get("total_tokens"),
+                        )
+                    if "error" in chunk:
+                        kind, detail = _error_parts(chunk)
+                        raise self._fail(_error_code(0, kind, detail), f"The provider failed mid-answer: {detail}")
+        except httpx.ConnectTimeout:
+            raise self._fail("timeout", f"Connecting to the provider at {call.api_base} timed out.") from None
+        except httpx.ConnectError as e:
+            raise self._fail(
+                "upstream", f"Cannot connect to the provider at {call.api_base}: {e or 'connection failed'}."
+            ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+            raise self._fail("upstream", f"The provider's connection broke mid-answer: {e or type(e).__name__}.") from None
+        except httpx.HTTPError as e:
+            raise self._fail("upstream", f"The request to the provider failed: {e or type(e).__name__}.") from None
+        if finish is None:
+            raise self._fail("upstream", "The provider's stream ended before the answer was finished.")
+        yield Finish(finish)

@@ -1,0 +1,193 @@
+"""Run one answer: pump a provider's events to an output, coalescing text, keeping the connection
+alive, enforcing timeouts, and stopping the provider at once on cancel.
+
+The provider is read in its own task. Cancelling that task is what closes the upstream request
+promptly (closing the iterator from outside waits for the next chunk; doing nothing lets the
+provider generate to the end). One timer, re-armed lazily, handles pings, activity and every
+timeout, so a chunk costs a clock read and a list append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .config import Timeouts
+from .contract import Finish, ProviderEvent, Usage
+from .errors import Cancelled, CellmageError, UpstreamError
+
+
+class Output(Protocol):
+    """Where an answer goes while it runs."""
+
+    def text(self, text: str) -> None:
+        """Answer text: every delta that arrived in one event-loop turn, joined."""
+
+    def ping(self) -> None:
+        """Nothing was sent for a ping interval."""
+
+
+@dataclass
+class Outcome:
+    """How an answer ended."""
+
+    text: str
+    usage: Usage | None
+    finish_reason: str  # the provider's, or "error" / "cancelled"
+    error: CellmageError | None
+    elapsed_ms: int
+
+
+class Relay:
+    """One running answer. ``run()`` it once; ``cancel()`` it from anywhere on the loop."""
+
+    def __init__(
+        self,
+        events: AsyncIterator[ProviderEvent],
+        output: Output,
+        *,
+        timeouts: Timeouts,
+        ping_interval: float,
+        touch: Callable[[], None] = lambda: None,
+        owner: str = "",
+        model: str = "",
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.owner = owner
+        self.model = model
+        self._events = events
+        self._output = output
+        self._timeouts = timeouts
+        self._ping_interval = ping_interval
+        self._touch = touch
+        self._loop = asyncio.get_running_loop()
+        self._parts: list[str] = []
+        self._pending: list[str] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._usage: Usage | None = None
+        self._finish: str | None = None
+        self._stop: CellmageError | None = None
+        self._silent = False
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._started = 0.0
+        self._last_event: float | None = None
+        self._last_output = 0.0
+
+    # --- control ---------------------------------------------------------------------------
+
+    def cancel(self, reason: CellmageError | None = None, *, silent: bool = False) -> None:
+        """Stop the answer: the provider task is cancelled, which closes the upstream request.
+
+        ``silent``: the client is gone, so nothing more is written.
+        """
+        if self._stop is None:
+            self._stop = reason or Cancelled()
+        self._silent = self._silent or silent
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def run(self) -> Outcome:
+        """Relay the whole answer and say how it ended; never raises for provider failures."""
+        self._started = self._last_output = self._loop.time()
+        wall_start = time.monotonic()
+        self._task = asyncio.create_task(self._pump())
+        if self._stop is not None:  # cancelled before it started
+            self._task.cancel()
+        self._arm()
+        try:
+            await asyncio.wait([self._task])
+        except asyncio.CancelledError:  # the handler itself is being cancelled (server shutdown)
+            self._task.cancel()
+            raise
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._touch()
+
+        error: CellmageError | None
+        if self._task.cancelled():
+            error = self._stop or Cancelled("The server stopped the answer.")
+        elif (exc := self._task.exception()) is not None:
+            error = exc if isinstance(exc, CellmageError) else None
+            if error is None:
+                raise exc
+        else:
+            error = None
+        self._flush_pending()
+        if error is None:
+            finish = self._finish or "stop"
+        else:
+            finish = "cancelled" if isinstance(error, Cancelled) else "error"
+        elapsed_ms = round((time.monotonic() - wall_start) * 1000)
+        return Outcome("".join(self._parts), self._usage, finish, error, elapsed_ms)
+
+    @property
+    def silent(self) -> bool:
+        return self._silent
+
+    # --- the provider task -----------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        loop = self._loop
+        pending = self._pending
+        parts = self._parts
+        async for event in self._events:
+            self._last_event = loop.time()
+            if type(event) is str:
+                pending.append(event)
+                parts.append(event)
+                if self._flush_handle is None:
+                    self._flush_handle = loop.call_soon(self._flush_pending)
+            elif isinstance(event, Usage):
+                self._usage = event
+            elif isinstance(event, Finish):
+                self._finish = event.reason
+
+    def _flush_pending(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._pending and not self._silent:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._last_output = self._loop.time()
+            self._output.text(text)
+
+    # --- one timer: pings, activity, timeouts ----------------------------------------------
+
+    def _deadline(self) -> tuple[float, str]:
+        t = self._timeouts
+        total = (self._started + t.total, f"The answer took longer than timeouts.total ({t.total:g} s).")
+        if self._last_event is None:
+            wait = (
+                self._started + t.first_token,
+                f"The provider sent nothing for timeouts.first_token ({t.first_token:g} s).",
+            )
+        else:
+            wait = (
+                self._last_event + t.chunk_gap,
+                f"The provider went silent for longer than timeouts.chunk_gap ({t.chunk_gap:g} s).",
+            )
+        return min(total, wait)
+
+    def _arm(self) -> None:
+        deadline, _ = self._deadline()
+        wake = min(deadline, self._last_output + self._ping_interval)
+        self._timer = self._loop.call_at(wake, self._tick)
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        self._touch()
+        deadline, why = self._deadline()
+        if now >= deadline:
+            self.cancel(UpstreamError("timeout", why))
+            return
+        if now - self._last_output >= self._ping_interval and not self._silent:
+            self._last_output = now
+            self._output.ping()
+        self._arm()

@@ -1,0 +1,82 @@
+"""Turn a validated request into a provider call: which model, persona, parameters and messages.
+
+Precedence for each setting: the request, then the persona, then the server's configuration.
+Pure: no I/O beyond the persona store's cached file reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import OPENAI_COMPATIBLE, LoadedConfig
+from .contract import ChatRequest
+from .errors import BadRequest, Forbidden, NotConfigured, NotFound
+from .personas import Persona, PersonaStore
+from .providers import ProviderCall
+
+HOW_TO_CONFIGURE = (
+    "No LLM provider is configured on this Jupyter server. Create cellmage.toml in ~/.jupyter/ "
+    "(or point CELLMAGE_CONFIG at one) with a [models.<alias>] table, e.g. "
+    'model = "openai/gpt-4o-mini" and api_key_env = "OPENAI_API_KEY", then restart the server.'
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    alias: str
+    persona: Persona | None
+    call: ProviderCall
+
+
+def plan_answer(request: ChatRequest, config: LoadedConfig, personas: PersonaStore) -> Plan:
+    """Resolve ``request`` against the configuration, or raise the error a client should see."""
+    settings = config.settings
+    if not settings.models:
+        raise NotConfigured(HOW_TO_CONFIGURE)
+
+    persona = None
+    if request.persona is not None:
+        persona = personas.get(request.persona)
+        if persona is None:
+            names = ", ".join(p.name for p in personas.all()) or "none"
+            raise NotFound(f"Unknown persona '{request.persona}'. Personas on this server: {names}.")
+
+    alias = request.model or (persona.model if persona else None) or settings.resolved_default_model
+    assert alias is not None  # models is non-empty, so there is a default
+    allowed = settings.allowed
+    if alias not in settings.models:
+        source = f" (set by persona '{persona.name}')" if persona and not request.model else ""
+        raise NotFound(f"Unknown model '{alias}'{source}. Models on this server: {', '.join(allowed) or 'none'}.")
+    if alias not in allowed:
+        raise Forbidden(f"Model '{alias}' is not allowed on this server. Allowed: {', '.join(allowed) or 'none'}.")
+
+    cap = settings.limits.max_tokens
+    if request.max_tokens is not None and request.max_tokens > cap:
+        raise BadRequest(f"max_tokens {request.max_tokens} is over this server's cap of {cap}.")
+    if request.max_tokens is not None:
+        max_tokens = request.max_tokens
+    elif persona is not None and persona.max_tokens is not None:
+        max_tokens = min(persona.max_tokens, cap)
+    else:
+        max_tokens = cap
+    temperature = request.temperature
+    if temperature is None and persona is not None:
+        temperature = persona.temperature
+
+    messages = [{"role": "user", "content": request.prompt}]
+    if persona is not None:
+        messages.insert(0, {"role": "system", "content": persona.system_prompt})
+
+    entry = settings.models[alias]
+    api_base = entry.api_base or OPENAI_COMPATIBLE[entry.prefix]
+    assert api_base is not None  # the settings validator requires api_base where there is no default
+    call = ProviderCall(
+        model=entry.upstream_model,
+        api_base=api_base,
+        api_key=config.keys.get(alias),
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        alias=alias,
+    )
+    return Plan(alias=alias, persona=persona, call=call)

@@ -1,0 +1,165 @@
+"""Fixtures: a real Jupyter server with the extension (auth on), a fake upstream, an API client."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import EventSource
+
+from .fake_upstream import FakeUpstream
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+# The provider key the server holds. Tests assert these bytes reach the fake upstream and nothing else.
+SECRET = "sk-fake-SECRETKEY-0123456789abcdefXYZ"
+KEY_ENV = "CELLMAGE_TEST_PROVIDER_KEY"
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """The extension edits os.environ for its kernels; give every test the environment it began with."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def fake_upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def cellmage_toml(fake_upstream: FakeUpstream) -> str:
+    """The server's cellmage.toml; override in a module to test other configurations."""
+    return f"""
+default_model = "fast"
+allowed_models = ["fast", "other"]
+
+[models.fast]
+model = "openai/fake-fast"
+api_base = "{fake_upstream.url}"
+api_key_env = "{KEY_ENV}"
+description = "The fake upstream"
+
+[models.other]
+model = "openai/fake-other"
+api_base = "{fake_upstream.url}"
+api_key_env = "{KEY_ENV}"
+
+[models.hidden]
+model = "openai/fake-hidden"
+api_base = "{fake_upstream.url}"
+api_key_env = "{KEY_ENV}"
+
+[limits]
+max_tokens = 1000
+max_streams_per_user = 2
+max_prompt_bytes = 4096
+
+[timeouts]
+connect = 2
+first_token = 2
+chunk_gap = 1
+total = 30
+"""
+
+
+@pytest.fixture
+def cellmage_config(cellmage_toml: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    path = tmp_path / "cellmage.toml"
+    path.write_text(cellmage_toml)
+    monkeypatch.setenv("CELLMAGE_CONFIG", str(path))
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    return path
+
+
+@pytest.fixture
+def jp_server_config(cellmage_config: Any) -> dict[str, Any]:
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"cellmage_server": True},
+            "allow_unauthenticated_access": False,
+        }
+    }
+
+
+@dataclass
+class Event:
+    name: str
+    data: Any
+    at: float  # time.monotonic() when the client read it
+
+
+@dataclass
+class StreamResult:
+    status: int
+    headers: httpx.Headers
+    events: list[Event] = field(default_factory=list)
+    raw: bytes = b""
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.events]
+
+    def text(self) -> str:
+        return "".join(e.data["text"] for e in self.events if e.name == "delta")
+
+    def one(self, name: str) -> Any:
+        found = [e.data for e in self.events if e.name == name]
+        assert len(found) == 1, f"expected one {name!r} event, got {self.names()}"
+        return found[0]
+
+
+class Api:
+    """HTTP access to the server under test, as a kernel would reach it (token header)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.base = base
+        self.headers = headers
+
+    def url(self, path: str) -> str:
+        return f"{self.base}cellmage/api/{path}"
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        kwargs.setdefault("headers", self.headers)
+        return httpx.AsyncClient(timeout=30, trust_env=False, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        async with self.client() as c:
+            return await c.get(self.url(path), **kwargs)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        async with self.client() as c:
+            return await c.post(self.url(path), json=body, **kwargs)
+
+    @asynccontextmanager
+    async def open_stream(self, body: Any, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+        async with self.client() as c, c.stream("POST", self.url("chat"), json=body, **kwargs) as response:
+            yield response
+
+    async def stream(self, body: Any, **kwargs: Any) -> StreamResult:
+        """POST chat and read the whole SSE answer with httpx-sse, timing each event."""
+        async with self.open_stream(body, **kwargs) as response:
+            result = StreamResult(response.status_code, response.headers)
+            if response.status_code != 200:
+                result.raw = await response.aread()
+                return result
+            async for sse in EventSource(response).aiter_sse():
+                result.events.append(Event(sse.event, json.loads(sse.data), time.monotonic()))
+            return result
+
+
+@pytest.fixture
+def api(jp_serverapp: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]) -> Api:
+    # http_server_client makes the pytest-jupyter HTTP server listen on jp_http_port.
+    return Api(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", dict(jp_auth_header))

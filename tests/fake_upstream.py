@@ -1,0 +1,211 @@
+"""A fake OpenAI-compatible provider: a real HTTP server on 127.0.0.1, in its own thread and loop.
+
+Tests script what the next answers do (:class:`Script`: text chunks, pacing, usage, an error
+status, a mid-stream drop, silence, an error chunk) and read back what it received and when the
+client hung up (:class:`Received`). Run in its own thread so its pacing does not depend on the
+Jupyter server's event loop, and stopped by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado import httpserver, web
+from tornado.iostream import StreamClosedError
+from tornado.netutil import bind_sockets
+
+
+@dataclass
+class Script:
+    """What one answer does. Defaults: three chunks, quickly, with usage."""
+
+    chunks: list[str] = field(default_factory=lambda: ["Hello", ", ", "world"])
+    interval: float = 0.0  # seconds between chunks
+    first_delay: float = 0.0  # seconds before the first chunk
+    usage: dict[str, int] | None = field(
+        default_factory=lambda: {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    )
+    finish_reason: str = "stop"
+    status: int = 200  # not 200: answer this status with an OpenAI-style error body
+    error_message: str = "upstream failure"
+    error_code: str | None = None
+    drop_after: int | None = None  # close the connection abruptly after this many chunks
+    silence_after: int | None = None  # go silent (connection open) after this many chunks
+    error_chunk_after: int | None = None  # send a {"error": ...} chunk after this many chunks
+    send_done: bool = True  # end with "data: [DONE]"
+    hold_seconds: float = 30.0  # longest a silent answer keeps the connection open
+
+
+@dataclass
+class Received:
+    """One request as the fake saw it."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    started: float  # time.monotonic()
+    chunk_times: list[float] = field(default_factory=list)
+    closed_by_client: float | None = None  # when the client hung up early
+    finished: float | None = None  # when the fake ended the answer itself
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.scripts: deque[Script] = deque()
+        self.default = Script()
+        self.received: list[Received] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: httpserver.HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def script(self, *scripts: Script) -> None:
+        """The next answers follow these scripts, in order; then the default."""
+        self.scripts.extend(scripts)
+
+    def next_script(self) -> Script:
+        return self.scripts.popleft() if self.scripts else self.default
+
+    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
+        """Poll (bounded) until ``predicate()`` is true; the fake runs in another thread."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.002)
+        return bool(predicate())
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeUpstream:
+        sockets = bind_sockets(0, "127.0.0.1")
+        self.port = sockets[0].getsockname()[1]
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            app = web.Application([(r"/v1/chat/completions", _ChatCompletions, {"fake": self})])
+            self._server = httpserver.HTTPServer(app)
+            self._server.add_sockets(sockets)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-upstream", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the fake upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+
+        async def shutdown() -> None:
+            server.stop()
+            await server.close_all_connections()
+            loop.stop()
+
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(shutdown()))
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def _chunk(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+class _ChatCompletions(web.RequestHandler):
+    def initialize(self, fake: FakeUpstream) -> None:
+        self.fake = fake
+        self.record: Received | None = None
+
+    def on_connection_close(self) -> None:
+        if self.record is not None and self.record.finished is None and self.record.closed_by_client is None:
+            self.record.closed_by_client = time.monotonic()
+
+    async def _send(self, data: bytes) -> bool:
+        try:
+            self.write(data)
+            await self.flush()
+        except StreamClosedError:
+            self.on_connection_close()
+            return False
+        if self.record is not None:
+            self.record.chunk_times.append(time.monotonic())
+        return True
+
+    async def _sleep_unless_closed(self, seconds: float) -> bool:
+        """Sleep; False if the client hung up meanwhile."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.record is not None and self.record.closed_by_client is not None:
+                return False
+            await asyncio.sleep(min(0.005, max(0.0, end - time.monotonic())))
+        return self.record is None or self.record.closed_by_client is None
+
+    async def post(self) -> None:
+        body = json.loads(self.request.body or b"{}")
+        self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
+        self.fake.received.append(self.record)
+        script = self.fake.next_script()
+        model = body.get("model", "fake")
+
+        if script.status != 200:
+            self.set_status(script.status)
+            error: dict[str, Any] = {"message": script.error_message, "type": "fake_error"}
+            if script.error_code:
+                error["code"] = script.error_code
+            self.record.finished = time.monotonic()
+            self.finish({"error": error})
+            return
+
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model}
+        if not await self._send(_chunk({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})):
+            return
+        if script.first_delay and not await self._sleep_unless_closed(script.first_delay):
+            return
+        for i, text in enumerate(script.chunks):
+            if script.drop_after == i:
+                self.record.finished = time.monotonic()
+                self.request.connection.stream.close()  # no chunked terminator: a broken stream
+                return
+            if script.silence_after == i:
+                await self._sleep_unless_closed(script.hold_seconds)
+                self.record.finished = self.record.finished or time.monotonic()
+                return
+            if script.error_chunk_after == i:
+                await self._send(_chunk({"error": {"message": script.error_message, "type": "server_error"}}))
+                self.record.finished = time.monotonic()
+                return
+            if i and script.interval and not await self._sleep_unless_closed(script.interval):
+                return
+            delta = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+            if not await self._send(_chunk({**base, "choices": [delta]})):
+                return
+        final = {"index": 0, "delta": {}, "finish_reason": script.finish_reason}
+        if not await self._send(_chunk({**base, "choices": [final]})):
+            return
+        wants_usage = (body.get("stream_options") or {}).get("include_usage")
+        if script.usage and wants_usage:
+            await self._send(_chunk({**base, "choices": [], "usage": script.usage}))
+        if script.send_done:
+            await self._send(b"data: [DONE]\n\n")
+        self.record.finished = time.monotonic()
+        self.finish()
