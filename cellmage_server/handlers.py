@@ -127,7 +127,7 @@ class ChatHandler(CellmageHandler):
                 self.set_header("X-Accel-Buffering", "no")
                 output.send(comment("cellmage") + frame("start", {"id": relay.id, "model": plan.alias, "persona": persona}))
             outcome = await relay.run()
-        self._log(outcome, plan.alias)
+        self._log_answer(outcome, plan.alias)
         if request.stream:
             self._end_stream(output, outcome)
         else:
@@ -161,7 +161,7 @@ class ChatHandler(CellmageHandler):
             )
         )
 
-    def _log(self, outcome: Outcome, alias: str) -> None:
+    def _log_answer(self, outcome: Outcome, alias: str) -> None:
         usage = outcome.usage
         self.log.info(
             "cellmage: answer user=%s model=%s finish=%s error=%s chars=%d tokens=%s/%s %d ms",

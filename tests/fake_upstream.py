@@ -76,13 +76,13 @@ class FakeUpstream:
     def next_script(self) -> Script:
         return self.scripts.popleft() if self.scripts else self.default
 
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
-        """Poll (bounded) until ``predicate()`` is true; the fake runs in another thread."""
+    async def until(self, predicate: Any, timeout: float = 5.0) -> bool:
+        """Poll (bounded, yielding to the test's loop) until ``predicate()`` is true."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
                 return True
-            time.sleep(0.002)
+            await asyncio.sleep(0.002)
         return bool(predicate())
 
     # --- lifecycle -------------------------------------------------------------------------
