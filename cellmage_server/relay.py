@@ -95,7 +95,7 @@ class Relay:
         """Relay the whole answer and say how it ended; never raises for provider failures."""
         self._started = self._last_output = self._loop.time()
         wall_start = time.monotonic()
-        self._task = asyncio.create_task(self._pump())
+        self._task = asyncio.create_task(self._pump(), name=f"cellmage-answer-{self.id}")
         if self._stop is not None:  # cancelled before it started
             self._task.cancel()
         self._arm()

@@ -1,0 +1,99 @@
+"""Cancel and disconnect close the provider request at once, keep what was sent, leave nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from httpx_sse import EventSource
+
+from .fake_upstream import Script
+
+SLOW = Script(chunks=[f"t{i} " for i in range(100)], interval=0.05)
+
+
+def _answer_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("cellmage-answer-")]
+
+
+async def _settled(api, client) -> None:
+    for _ in range(100):  # bounded: the server finishes its side within a few loop turns
+        if (await client.get(api.url("status"))).json()["running_answers"] == 0 and not _answer_tasks():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the answer is still running on the server")
+
+
+async def test_the_cancel_route_stops_the_provider_and_ends_the_stream(api, fake_upstream):
+    fake_upstream.script(SLOW)
+    async with api.client() as c:
+        async with c.stream("POST", api.url("chat"), json={"prompt": "long"}) as response:
+            events = []
+            async for sse in EventSource(response).aiter_sse():
+                events.append((sse.event, json.loads(sse.data)))
+                if sse.event == "delta" and len(events) == 3:
+                    # When the client cancels by id after two deltas
+                    stream_id = events[0][1]["id"]
+                    cancelled = await c.post(api.url(f"chat/{stream_id}/cancel"))
+                    assert cancelled.status_code == 204
+
+        # Then the stream ends with one cancelled error and done, the partial text kept
+        names = [name for name, _ in events]
+        assert names[-2:] == ["error", "done"]
+        assert events[-2][1]["code"] == "cancelled"
+        assert events[-1][1]["finish_reason"] == "cancelled"
+        text = "".join(data["text"] for name, data in events if name == "delta")
+        assert text.startswith("t0 t1 ") and len(text) < len("".join(SLOW.chunks))
+        # And the provider saw the server hang up long before its answer was done
+        upstream = fake_upstream.received[0]
+        assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)
+        assert len(upstream.chunk_times) < len(SLOW.chunks) // 2
+        await _settled(api, c)
+
+
+async def test_a_client_disconnect_stops_the_provider(api, fake_upstream):
+    fake_upstream.script(SLOW)
+    async with api.client() as c:
+        async with c.stream("POST", api.url("chat"), json={"prompt": "long"}) as response:
+            async for sse in EventSource(response).aiter_sse():
+                if sse.event == "delta":
+                    break  # When the client goes away mid-answer
+
+        upstream = fake_upstream.received[0]
+        # Then the provider request is closed, far from its end
+        assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)
+        assert len(upstream.chunk_times) < len(SLOW.chunks) // 2
+        await _settled(api, c)
+
+
+async def test_a_disconnect_stops_a_whole_answer_too(api, fake_upstream):
+    fake_upstream.script(SLOW)
+    async with api.client() as c:
+        request = asyncio.ensure_future(c.post(api.url("chat"), json={"prompt": "long", "stream": False}))
+        assert await fake_upstream.until(lambda: len(fake_upstream.received) == 1)
+        request.cancel()  # the client gives up and closes its connection
+
+        upstream = fake_upstream.received[0]
+        assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)
+        assert len(upstream.chunk_times) < len(SLOW.chunks) // 2
+        await _settled(api, c)
+
+
+async def test_nobody_cancels_another_users_answer(api, fake_upstream):
+    fake_upstream.script(Script(silence_after=0, hold_seconds=5))
+    async with api.client() as owner, api.client() as stranger:
+        await owner.get(api.url("status"))  # each client holds its own Jupyter user cookie
+        await stranger.get(api.url("status"))
+        async with owner.stream("POST", api.url("chat"), json={"prompt": "mine"}) as response:
+            start = None
+            async for sse in EventSource(response).aiter_sse():
+                start = json.loads(sse.data)
+                break
+            assert start is not None
+
+            refused = await stranger.post(api.url(f"chat/{start['id']}/cancel"))
+            unknown = await owner.post(api.url(f"chat/{'0' * 32}/cancel"))
+
+            assert refused.status_code == 404
+            assert unknown.status_code == 404
+            assert fake_upstream.received[0].closed_by_client is None  # still running

@@ -1,0 +1,44 @@
+"""While the provider is silent the stream sends pings, and a running answer counts as activity."""
+
+from __future__ import annotations
+
+import pytest
+
+from .fake_upstream import Script
+
+
+@pytest.fixture
+def cellmage_toml(cellmage_toml: str) -> str:
+    # Pings every 50 ms instead of 15 s, so a test can wait for several.
+    return cellmage_toml.replace("[limits]", "[limits]\nping_interval = 0.05")
+
+
+async def test_pings_flow_while_the_provider_is_silent(api, fake_upstream):
+    fake_upstream.script(Script(first_delay=0.6))
+
+    async with api.open_stream({"prompt": "think hard"}) as response:
+        raw = await response.aread()
+
+    before_answer = raw.split(b"event: delta")[0]
+    assert before_answer.count(b": ping\n\n") >= 4
+    assert b"Hello, world" in raw  # and the answer still comes, whole
+
+
+async def test_a_running_answer_keeps_the_server_active(api, fake_upstream, jp_serverapp):
+    fake_upstream.script(Script(chunks=["a", "b", "c", "d"], interval=0.25))
+    settings = jp_serverapp.web_app.settings
+    async with api.client() as c:
+        await c.get(api.url("status"))
+        async with c.stream("POST", api.url("chat"), json={"prompt": "x"}) as response:
+            received = b""
+            seen = None
+            async for chunk in response.aiter_raw():
+                received += chunk
+                if seen is None:
+                    # After the request itself, only the running answer can update activity
+                    seen = jp_serverapp.web_app.last_activity()
+                if received.count(b"event: delta") == 3:
+                    # Then, mid-answer (~0.5 s in), activity has moved on with it
+                    during = settings["cellmage_last_activity"]
+                    assert (during - seen).total_seconds() > 0.3
+                    assert jp_serverapp.web_app.last_activity() >= during
