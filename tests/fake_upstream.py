@@ -40,6 +40,7 @@ class Script:
     error_chunk_after: int | None = None  # send a {"error": ...} chunk after this many chunks
     send_done: bool = True  # end with "data: [DONE]"
     hold_seconds: float = 30.0  # longest a silent answer keeps the connection open
+    split_bytes: int | None = None  # write each chunk in pieces of this many bytes, flushed apart
 
 
 @dataclass
@@ -126,7 +127,8 @@ class FakeUpstream:
 
 
 def _chunk(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+    # Raw UTF-8 (not \u escapes), as many providers send, so multibyte text can be split on the wire.
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
 
 
 class _ChatCompletions(web.RequestHandler):
@@ -138,10 +140,11 @@ class _ChatCompletions(web.RequestHandler):
         if self.record is not None and self.record.finished is None and self.record.closed_by_client is None:
             self.record.closed_by_client = time.monotonic()
 
-    async def _send(self, data: bytes) -> bool:
+    async def _send(self, data: bytes, split: int | None = None) -> bool:
         try:
-            self.write(data)
-            await self.flush()
+            for i in range(0, len(data), split or len(data)):
+                self.write(data[i : i + (split or len(data))])
+                await self.flush()
         except StreamClosedError:
             self.on_connection_close()
             return False
@@ -197,7 +200,7 @@ class _ChatCompletions(web.RequestHandler):
             if i and script.interval and not await self._sleep_unless_closed(script.interval):
                 return
             delta = {"index": 0, "delta": {"content": text}, "finish_reason": None}
-            if not await self._send(_chunk({**base, "choices": [delta]})):
+            if not await self._send(_chunk({**base, "choices": [delta]}), script.split_bytes):
                 return
         final = {"index": 0, "delta": {}, "finish_reason": script.finish_reason}
         if not await self._send(_chunk({**base, "choices": [final]})):
