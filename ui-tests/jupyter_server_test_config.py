@@ -1,0 +1,34 @@
+"""The Jupyter server the browser tests run against: galata's settings, and the cellmage
+extension configured to a fake OpenAI-compatible upstream on 127.0.0.1 (tests/fake_upstream.py),
+which runs in a thread of this server process and ends with it.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from jupyterlab.galata import configure_jupyter_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fake_upstream import FakeUpstream  # noqa: E402
+
+configure_jupyter_server(c)  # noqa: F821 (c is the config object Jupyter passes in)
+c.ServerApp.allow_root = True  # noqa: F821
+c.ServerApp.port = 8888  # noqa: F821
+c.ServerApp.port_retries = 0  # noqa: F821
+
+fake = FakeUpstream().start()
+config_dir = Path(tempfile.mkdtemp(prefix="cellmage-ui-tests-"))
+(config_dir / "cellmage.toml").write_text(
+    f"""
+default_model = "fake-fast"
+
+[models.fake-fast]
+model = "openai/fake-fast"
+api_base = "{fake.url}"
+api_key = "sk-ui-tests-not-a-real-key"
+description = "The fake upstream of the UI tests"
+"""
+)
+os.environ["CELLMAGE_CONFIG"] = str(config_dir / "cellmage.toml")
