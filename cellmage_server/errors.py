@@ -11,7 +11,7 @@
     ├── NotConfigured                503     -        no model is configured on this server
     └── UpstreamError                5xx/4xx  code    the provider failed; ``code`` is the contract's
         (codes: upstream, auth, rate_limited, timeout, context_length, content_filter)
-    Cancelled                        -       cancelled the answer was stopped by its client
+    Cancelled                        499     cancelled the answer was stopped by its client
 
 Errors known before a stream starts are raised as :class:`tornado.web.HTTPError` by
 :func:`http_error`; once a stream has started, :func:`sse_error` gives the ``error`` event's data.
@@ -88,7 +88,8 @@ class UpstreamError(CellmageError):
 class Cancelled(CellmageError):
     """The client cancelled the answer (cancel route or disconnect)."""
 
-    code = "cancelled"
+    # nginx's "client closed request": a whole (non-streamed) answer stopped by the cancel route.
+    status, code = 499, "cancelled"
 
     def __init__(self, message: str = "The answer was stopped by its client.") -> None:
         super().__init__(message)

@@ -3,6 +3,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, showDialog, Dialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
 
 import { IStatus, requestAPI } from './request';
 
@@ -19,6 +20,15 @@ function describe(status: IStatus): string {
   return lines.join('\n');
 }
 
+/** Dialog body that keeps the text's line breaks (and never parses it as HTML). */
+function textBody(text: string): Widget {
+  const node = document.createElement('div');
+  node.className = 'jp-cellmage-StatusBody';
+  node.textContent = text;
+  return new Widget({ node });
+}
+
+/** The plugin: registers the status command (the cell-toolbar action comes next). */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'cellmage-server:plugin',
   description: 'Stream LLM answers into notebooks through the Jupyter server.',
@@ -37,7 +47,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         await showDialog({
           title: 'CellMage',
-          body,
+          body: textBody(body),
           buttons: [Dialog.okButton()]
         });
       }
