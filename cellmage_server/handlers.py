@@ -146,6 +146,8 @@ class ChatHandler(CellmageHandler):
         self.finish(set_content_type="text/event-stream; charset=utf-8")
 
     def _answer_whole(self, relay: Relay, alias: str, outcome: Outcome) -> None:
+        if relay.silent:
+            return  # the client is gone
         if outcome.error is not None:
             raise http_error(outcome.error)
         self.finish(
