@@ -11,11 +11,10 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from jupyter_server._tz import utcnow
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server._tz import utcnow
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from ._version import __version__
 from .contract import comment, dumps, frame, parse_chat_request, usage_data
@@ -107,15 +106,14 @@ class ChatHandler(CellmageHandler):
             raise http_error(e) from e
 
         assert state.provider is not None
-        output = SSEOutput(self) if request.stream else _Discard()
+        sse = SSEOutput(self)
         relay = Relay(
             state.provider.stream(plan.call),
-            output,
+            sse if request.stream else _Discard(),
             timeouts=config.settings.timeouts,
             ping_interval=config.settings.limits.ping_interval,
             touch=self.touch,
             owner=self.username,
-            model=plan.alias,
         )
         self._relay = relay
         persona = plan.persona.name if plan.persona else None
@@ -125,16 +123,17 @@ class ChatHandler(CellmageHandler):
                 self.set_header("Content-Type", "text/event-stream; charset=utf-8")
                 self.set_header("Cache-Control", "no-cache")
                 self.set_header("X-Accel-Buffering", "no")
-                output.send(comment("cellmage") + frame("start", {"id": relay.id, "model": plan.alias, "persona": persona}))
+                start = {"id": relay.id, "model": plan.alias, "persona": persona}
+                sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
         self._log_answer(outcome, plan.alias)
         if request.stream:
-            self._end_stream(output, outcome)
+            self._end_stream(relay, outcome)
         else:
             self._answer_whole(relay, plan.alias, outcome)
 
-    def _end_stream(self, output: SSEOutput, outcome: Outcome) -> None:
-        if self._relay is not None and self._relay.silent:
+    def _end_stream(self, relay: Relay, outcome: Outcome) -> None:
+        if relay.silent:
             return  # the client is gone
         tail = b""
         if outcome.usage is not None:
@@ -177,12 +176,6 @@ class ChatHandler(CellmageHandler):
         if self._relay is not None:
             self._relay.cancel(silent=True)
         super().on_connection_close()
-
-    def finish(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().finish(*args, **kwargs)
-        except StreamClosedError:
-            return None
 
 
 class CancelHandler(CellmageHandler):

@@ -54,11 +54,9 @@ class Relay:
         ping_interval: float,
         touch: Callable[[], None] = lambda: None,
         owner: str = "",
-        model: str = "",
     ) -> None:
         self.id = uuid.uuid4().hex
         self.owner = owner
-        self.model = model
         self._events = events
         self._output = output
         self._timeouts = timeouts
