@@ -12,6 +12,8 @@ from .config import ConfigError, LoadedConfig, load_config
 from .errors import NotConfigured
 from .handlers import API_PATH, default_handlers
 from .personas import PersonaStore
+from .pricing import Pricing
+from .providers import Provider
 from .providers.openai_compat import OpenAICompatProvider
 from .streams import Streams
 
@@ -24,7 +26,8 @@ class CellmageState:
     config_error: str | None
     personas: PersonaStore
     streams: Streams
-    provider: OpenAICompatProvider | None
+    providers: dict[str, Provider]  # by path: "openai", and "litellm" when a model needs it
+    pricing: Pricing
 
     def require_config(self) -> LoadedConfig:
         """The configuration, or 503 saying why there is none usable."""
@@ -54,7 +57,7 @@ class CellmageApp(ExtensionApp):
             settings = config.settings
             personas = PersonaStore(settings.personas_dirs)
             streams = Streams(settings.limits.max_streams_per_user)
-            provider = OpenAICompatProvider(connect_timeout=settings.timeouts.connect, secrets=config.secret_values())
+            providers = self._providers(config)
             kernel_env.publish(self.serverapp, config.key_env_names)
             where = config.path or "CELLMAGE_* environment variables"
             if settings.models:
@@ -67,13 +70,28 @@ class CellmageApp(ExtensionApp):
             for path, problem in personas.errors().items():
                 self.log.warning("cellmage: persona file %s is skipped: %s", path, problem)
         else:
-            personas, streams, provider = PersonaStore([]), Streams(1), None
+            personas, streams, providers = PersonaStore([]), Streams(1), {}
             kernel_env.publish(self.serverapp, ())
 
+        pricing = Pricing()
+        pricing.load_in_background()
         self.settings["cellmage"] = CellmageState(
             config=config, config_error=error, personas=personas, streams=streams,
-            provider=provider,
+            providers=providers, pricing=pricing,
         )
+
+    def _providers(self, config: LoadedConfig) -> dict[str, Provider]:
+        timeouts, secrets = config.settings.timeouts, config.secret_values()
+        providers: dict[str, Provider] = {
+            "openai": OpenAICompatProvider(connect_timeout=timeouts.connect, secrets=secrets)
+        }
+        if any(entry.path == "litellm" for entry in config.settings.models.values()):
+            from .providers.litellm import LiteLLMProvider  # the module is light; litellm itself is not
+
+            litellm = LiteLLMProvider(connect_timeout=timeouts.connect, secrets=secrets)
+            litellm.start_loading()  # in a background thread: the server is ready at once
+            providers["litellm"] = litellm
+        return providers
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
@@ -91,6 +109,6 @@ class CellmageApp(ExtensionApp):
         if state is None:
             return
         state.streams.cancel_all()
-        if state.provider is not None:
-            await state.provider.aclose()
+        for provider in state.providers.values():
+            await provider.aclose()
 

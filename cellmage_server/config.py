@@ -8,6 +8,7 @@ below. ``python -m cellmage_server.config`` prints the reference in docs/config.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -58,28 +59,39 @@ class ModelEntry(BaseModel):
         description="Name of the environment variable holding the key, read when the server "
         "starts and then removed from the environment its kernels inherit.",
     )
-    provider: Literal["auto", "openai"] = Field(
+    provider: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="Which provider path serves this model. `openai`: the lean OpenAI-compatible "
-        "path. `auto`: `openai` for OpenAI-compatible prefixes (`openai/`, `hosted_vllm/`).",
+        "path (httpx). `litellm`: litellm, for every provider it knows (needs the `litellm` extra). "
+        "`auto`: `openai` for OpenAI-compatible prefixes (`openai/`, `hosted_vllm/`), else `litellm`.",
     )
     description: str = Field("", description="Shown to users in the model list.")
+    input_cost_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens. None: litellm's price data, if it prices the model."
+    )
+    output_cost_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million completion tokens. None: litellm's price data, if it prices the model."
+    )
 
     @model_validator(mode="after")
-    def _one_key_source(self) -> ModelEntry:
+    def _consistent(self) -> ModelEntry:
         if self.api_key is not None and self.api_key_env is not None:
             raise ValueError("give api_key or api_key_env, not both")
+        if (self.input_cost_per_mtok is None) != (self.output_cost_per_mtok is None):
+            raise ValueError("give both input_cost_per_mtok and output_cost_per_mtok, or neither")
         return self
+
+    @property
+    def path(self) -> Literal["openai", "litellm"]:
+        """The provider path that serves this model."""
+        if self.provider != "auto":
+            return self.provider
+        return "openai" if self.prefix in OPENAI_COMPATIBLE else "litellm"
 
     @property
     def prefix(self) -> str:
         """The litellm provider prefix (`openai` in `openai/gpt-4o`)."""
         return self.model.split("/", 1)[0] if "/" in self.model else "openai"
-
-    @property
-    def upstream_model(self) -> str:
-        """The model name the provider itself knows (`gpt-4o` for `openai/gpt-4o`)."""
-        return self.model.split("/", 1)[1] if "/" in self.model else self.model
 
 
 class Limits(BaseModel):
@@ -164,14 +176,14 @@ class CellmageSettings(BaseSettings):
     @model_validator(mode="after")
     def _aliases_resolve(self) -> CellmageSettings:
         for alias, entry in self.models.items():
-            if entry.provider == "auto" and entry.prefix not in OPENAI_COMPATIBLE:
-                raise ValueError(
-                    f"models.{alias}: provider prefix {entry.prefix!r} is not OpenAI-compatible; "
-                    "route it through an OpenAI-compatible gateway (e.g. a LiteLLM Proxy) with "
-                    'model = "openai/<name>" and api_base'
-                )
-            if entry.api_base is None and OPENAI_COMPATIBLE.get(entry.prefix) is None:
+            if entry.path == "openai" and entry.api_base is None and OPENAI_COMPATIBLE.get(entry.prefix) is None:
                 raise ValueError(f"models.{alias}: api_base is required for {entry.prefix!r} models")
+            if entry.path == "litellm" and importlib.util.find_spec("litellm") is None:
+                raise ValueError(
+                    f"models.{alias}: {entry.model!r} is served through litellm, which is not installed: "
+                    "pip install 'cellmage-server[litellm]' (or route it through an OpenAI-compatible "
+                    'gateway with model = "openai/<name>" and api_base)'
+                )
         for alias in self.allowed_models or ():
             if alias not in self.models:
                 raise ValueError(f"allowed_models: {alias!r} is not declared under [models]")

@@ -105,10 +105,9 @@ class ChatHandler(CellmageHandler):
         except CellmageError as e:
             raise http_error(e) from e
 
-        assert state.provider is not None
         sse = SSEOutput(self)
         relay = Relay(
-            state.provider.stream(plan.call),
+            state.providers[plan.path].stream(plan.call),
             sse if request.stream else _Discard(),
             timeouts=config.settings.timeouts,
             ping_interval=config.settings.limits.ping_interval,
@@ -126,6 +125,8 @@ class ChatHandler(CellmageHandler):
                 start = {"id": relay.id, "model": plan.alias, "persona": persona}
                 sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
+        if outcome.usage is not None:
+            outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
         self._log_answer(outcome, plan.alias)
         if request.stream:
             self._end_stream(relay, outcome)
@@ -165,11 +166,11 @@ class ChatHandler(CellmageHandler):
     def _log_answer(self, outcome: Outcome, alias: str) -> None:
         usage = outcome.usage
         self.log.info(
-            "cellmage: answer user=%s model=%s finish=%s error=%s chars=%d tokens=%s/%s %d ms",
+            "cellmage: answer user=%s model=%s finish=%s error=%s chars=%d tokens=%s/%s cost=%s %d ms",
             self.username, alias, outcome.finish_reason,
             outcome.error.code if outcome.error else "-", len(outcome.text),
             usage.prompt_tokens if usage else "?", usage.completion_tokens if usage else "?",
-            outcome.elapsed_ms,
+            usage.cost_usd if usage and usage.cost_usd is not None else "?", outcome.elapsed_ms,
         )
 
     def on_connection_close(self) -> None:

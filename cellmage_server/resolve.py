@@ -26,6 +26,7 @@ class Plan:
     alias: str
     persona: Persona | None
     call: ProviderCall
+    path: str  # which provider path serves it: "openai" or "litellm"
 
 
 def plan_answer(request: ChatRequest, config: LoadedConfig, personas: PersonaStore) -> Plan:
@@ -68,10 +69,11 @@ def plan_answer(request: ChatRequest, config: LoadedConfig, personas: PersonaSto
         messages.insert(0, {"role": "system", "content": persona.system_prompt})
 
     entry = settings.models[alias]
-    api_base = entry.api_base or OPENAI_COMPATIBLE[entry.prefix]
-    assert api_base is not None  # the settings validator requires api_base where there is no default
+    api_base = entry.api_base
+    if entry.path == "openai":
+        api_base = api_base or OPENAI_COMPATIBLE[entry.prefix]
     call = ProviderCall(
-        model=entry.upstream_model,
+        model=entry.model,
         api_base=api_base,
         api_key=config.keys.get(alias),
         messages=messages,
@@ -79,4 +81,4 @@ def plan_answer(request: ChatRequest, config: LoadedConfig, personas: PersonaSto
         temperature=temperature,
         alias=alias,
     )
-    return Plan(alias=alias, persona=persona, call=call)
+    return Plan(alias=alias, persona=persona, call=call, path=entry.path)

@@ -96,4 +96,5 @@ async def test_nobody_cancels_another_users_answer(api, fake_upstream):
 
             assert refused.status_code == 404
             assert unknown.status_code == 404
+            assert await fake_upstream.until(lambda: fake_upstream.received)
             assert fake_upstream.received[0].closed_by_client is None  # still running

@@ -95,7 +95,8 @@ BAD = [
     ("default not allowed", 'default_model = "a"\nallowed_models = ["b"]\n[models.a]\nmodel = "openai/x"\n[models.b]\nmodel = "openai/y"\n', "not in allowed_models"),
     ("two key sources", '[models.m]\nmodel = "openai/x"\napi_key = "k"\napi_key_env = "K"\n', "api_key or api_key_env"),
     ("key variable unset", '[models.m]\nmodel = "openai/x"\napi_key_env = "CELLMAGE_TEST_UNSET_VAR"\n', "models.m.api_key_env: the environment variable CELLMAGE_TEST_UNSET_VAR is not set"),
-    ("non OpenAI provider", '[models.m]\nmodel = "anthropic/claude"\n', "models.m: provider prefix 'anthropic'"),
+    ("half a price", '[models.m]\nmodel = "openai/x"\ninput_cost_per_mtok = 1.0\n', "both input_cost_per_mtok"),
+    ("lean path without api_base", '[models.m]\nmodel = "hosted_vllm/x"\n', "api_base is required"),
     ("not TOML", "[models\n", "is not valid TOML"),
 ]
 
@@ -110,6 +111,30 @@ def test_bad_configuration_is_one_message_naming_file_and_field(write, text, wor
     message = str(raised.value)
     assert str(path) in message
     assert words in message
+
+
+def test_each_model_is_served_by_the_path_its_provider_needs(write):
+    write(
+        '[models.a]\nmodel = "openai/gpt-4o"\n'
+        '[models.b]\nmodel = "anthropic/claude-sonnet-4-5"\n'
+        '[models.c]\nmodel = "openai/gpt-4o"\nprovider = "litellm"\n'
+        '[models.d]\nmodel = "groq/llama"\nprovider = "openai"\napi_base = "http://127.0.0.1:1/v1"\n'
+    )
+
+    models = load_config().settings.models
+
+    assert {alias: m.path for alias, m in models.items()} == {"a": "openai", "b": "litellm", "c": "litellm", "d": "openai"}
+
+
+def test_a_litellm_model_without_litellm_installed_says_how_to_get_it(write, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litellm" else real_find_spec(name, *a))
+    write('[models.claude]\nmodel = "anthropic/claude-sonnet-4-5"\n')
+
+    with pytest.raises(ConfigError, match=r"models.claude: .* pip install 'cellmage-server\[litellm\]'"):
+        load_config()
 
 
 def test_an_unreadable_file_is_named(tmp_path, monkeypatch):

@@ -21,13 +21,32 @@ from ..contract import ProviderEvent
 class ProviderCall:
     """Everything a provider needs for one answer; built by the server from config, never from a client."""
 
-    model: str  # the provider's own model name
-    api_base: str
+    model: str  # as litellm writes it: "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"
+    api_base: str | None  # None: the provider's public API (litellm path only)
     api_key: SecretStr | None
     messages: list[dict[str, str]]
     max_tokens: int
     temperature: float | None = None
     alias: str = ""  # the alias the client asked for, for messages
+
+
+_LEADS = {
+    "auth": "The provider rejected this server's credentials for model",
+    "rate_limited": "The provider is rate-limiting model",
+    "timeout": "The provider timed out on model",
+    "context_length": "The prompt is too long for model",
+    "content_filter": "The provider's content filter blocked the request to model",
+    "upstream": "The provider failed on model",
+}
+
+
+def failure_message(code: str, call: ProviderCall, status: int | None, detail: str) -> str:
+    """One wording of a provider failure for both paths: what happened, to which model, and the
+    provider's own words (the caller redacts the result)."""
+    message = f"{_LEADS[code]} '{call.alias or call.model}'"
+    if status:
+        message += f" (HTTP {status})"
+    return f"{message}: {detail}" if detail else f"{message}."
 
 
 class Provider(Protocol):

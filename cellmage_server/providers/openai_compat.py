@@ -14,7 +14,7 @@ from httpx_sse import EventSource
 
 from ..contract import Finish, ProviderEvent, Usage
 from ..errors import UpstreamError, redact
-from . import ProviderCall
+from . import ProviderCall, failure_message
 
 
 def _error_code(status: int, kind: str, message: str) -> str:
@@ -67,19 +67,11 @@ class OpenAICompatProvider:
         except ValueError:
             kind, detail = "", response.text[:500]
         code = _error_code(response.status_code, kind, detail)
-        lead = {
-            "auth": "The provider rejected this server's credentials for model",
-            "rate_limited": "The provider is rate-limiting model",
-            "timeout": "The provider timed out on model",
-            "context_length": "The prompt is too long for model",
-            "content_filter": "The provider's content filter blocked the request to model",
-        }.get(code, "The provider failed on model")
-        message = f"{lead} '{call.alias or call.model}' (HTTP {response.status_code})"
-        return self._fail(code, f"{message}: {detail}" if detail else f"{message}.")
+        return self._fail(code, failure_message(code, call, response.status_code, detail))
 
     def _body(self, call: ProviderCall) -> dict[str, object]:
         body: dict[str, object] = {
-            "model": call.model,
+            "model": call.model.split("/", 1)[1] if "/" in call.model else call.model,
             "messages": call.messages,
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -90,6 +82,7 @@ class OpenAICompatProvider:
         return body
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[ProviderEvent]:
+        assert call.api_base is not None  # resolved from the prefix's default for this path
         url = call.api_base.rstrip("/") + "/chat/completions"
         headers = {"Accept": "text/event-stream"}
         if call.api_key is not None:
