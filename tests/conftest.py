@@ -39,28 +39,44 @@ def fake_upstream() -> Iterator[FakeUpstream]:
     fake.stop()
 
 
+PROVIDER_PATHS = ["lean", "litellm"]
+
+
 @pytest.fixture
-def cellmage_toml(fake_upstream: FakeUpstream) -> str:
+def provider_path() -> str:
+    """Which provider path serves the test models; the contract suite parametrizes it over both."""
+    return "lean"
+
+
+@pytest.fixture
+def cellmage_toml(fake_upstream: FakeUpstream, provider_path: str) -> str:
     """The server's cellmage.toml; override in a module to test other configurations."""
-    return f"""
+    toml = _BASE_TOML.format(url=fake_upstream.url, key_env=KEY_ENV)
+    if provider_path == "litellm":
+        # litellm pointed at the same fake as an OpenAI-compatible api_base
+        toml = toml.replace('model = "openai/', 'provider = "litellm"\nmodel = "openai/')
+    return toml
+
+
+_BASE_TOML = """
 default_model = "fast"
 allowed_models = ["fast", "other"]
 
 [models.fast]
 model = "openai/fake-fast"
-api_base = "{fake_upstream.url}"
-api_key_env = "{KEY_ENV}"
+api_base = "{url}"
+api_key_env = "{key_env}"
 description = "The fake upstream"
 
 [models.other]
 model = "openai/fake-other"
-api_base = "{fake_upstream.url}"
-api_key_env = "{KEY_ENV}"
+api_base = "{url}"
+api_key_env = "{key_env}"
 
 [models.hidden]
 model = "openai/fake-hidden"
-api_base = "{fake_upstream.url}"
-api_key_env = "{KEY_ENV}"
+api_base = "{url}"
+api_key_env = "{key_env}"
 
 [limits]
 max_tokens = 1000
@@ -160,6 +176,18 @@ class Api:
 
 
 @pytest.fixture
-def api(jp_serverapp: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str]) -> Api:
+def api(
+    jp_serverapp: Any,
+    http_server_client: Any,
+    jp_http_port: int,
+    jp_base_url: str,
+    jp_auth_header: dict[str, str],
+    jp_asyncio_loop: Any,
+) -> Api:
+    # A server answers at once, but litellm answers only once its background import is done
+    # (seconds); tests that time answers wait for it first.
+    state = jp_serverapp.web_app.settings["cellmage"]
+    if "litellm" in state.providers:
+        jp_asyncio_loop.run_until_complete(state.providers["litellm"].loaded())
     # http_server_client makes the pytest-jupyter HTTP server listen on jp_http_port.
     return Api(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", dict(jp_auth_header))

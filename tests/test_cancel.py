@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from httpx_sse import EventSource
 
+from .conftest import PROVIDER_PATHS
 from .fake_upstream import Script
+
+# The contract holds on both provider paths, against the same fake upstream.
+pytestmark = pytest.mark.parametrize("provider_path", PROVIDER_PATHS)
 
 SLOW = Script(chunks=[f"t{i} " for i in range(100)], interval=0.05)
 

@@ -7,8 +7,12 @@ import json
 
 import pytest
 
+from .conftest import PROVIDER_PATHS
 from .fake_upstream import Script
 from .sse_spec import parse
+
+# The contract holds on both provider paths, against the same fake upstream.
+pytestmark = pytest.mark.parametrize("provider_path", PROVIDER_PATHS)
 
 AWKWARD = [
     "line one\r\nline two",

@@ -40,10 +40,27 @@ _LEADS = {
 }
 
 
-def failure_message(code: str, call: ProviderCall, status: int | None, detail: str) -> str:
+def classify(status: int | None, text: str) -> str:
+    """The contract's error code for a provider failure, from its HTTP status and its own words."""
+    if status in (401, 403):
+        return "auth"
+    if status == 429:
+        return "rate_limited"
+    if status in (408, 504):
+        return "timeout"
+    lowered = text.lower()
+    if "context_length" in lowered or "context length" in lowered or "maximum context" in lowered:
+        return "context_length"
+    if "content_filter" in lowered or "content_policy" in lowered or "content management policy" in lowered:
+        return "content_filter"
+    return "upstream"
+
+
+def failure_message(code: str, call: ProviderCall, status: int | None, detail: str, *, mid_answer: bool = False) -> str:
     """One wording of a provider failure for both paths: what happened, to which model, and the
     provider's own words (the caller redacts the result)."""
-    message = f"{_LEADS[code]} '{call.alias or call.model}'"
+    lead = "The provider failed mid-answer on model" if mid_answer else _LEADS[code]
+    message = f"{lead} '{call.alias or call.model}'"
     if status:
         message += f" (HTTP {status})"
     return f"{message}: {detail}" if detail else f"{message}."

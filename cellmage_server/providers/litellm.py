@@ -22,7 +22,7 @@ import httpx
 
 from ..contract import Finish, ProviderEvent, Usage
 from ..errors import UpstreamError, redact
-from . import ProviderCall, failure_message
+from . import ProviderCall, classify, failure_message
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _import_and_warm() -> Any:
     return litellm
 
 
-def _error_code(error: BaseException, exceptions: Any) -> str:
+def _error_code(error: BaseException, exceptions: Any, detail: str) -> str:
     if isinstance(error, exceptions.ContextWindowExceededError):
         return "context_length"
     if isinstance(error, exceptions.ContentPolicyViolationError):
@@ -65,8 +65,8 @@ def _error_code(error: BaseException, exceptions: Any) -> str:
         return "rate_limited"
     if isinstance(error, exceptions.Timeout):
         return "timeout"
-    status = getattr(error, "status_code", None)
-    return {401: "auth", 403: "auth", 429: "rate_limited", 408: "timeout", 504: "timeout"}.get(status, "upstream")
+    kind = " ".join(str(getattr(error, name, None) or "") for name in ("code", "type", "body"))
+    return classify(getattr(error, "status_code", None), f"{kind} {detail}")
 
 
 class LiteLLMProvider:
@@ -93,11 +93,13 @@ class LiteLLMProvider:
 
         threading.Thread(target=load, name="cellmage-litellm-import", daemon=True).start()
 
-    async def _litellm(self) -> Any:
+    async def loaded(self) -> Any:
+        """litellm, once the background import has finished (starting it if need be)."""
         self.start_loading()
         assert self._loaded is not None
         try:
-            return await asyncio.wrap_future(self._loaded)
+            # Shielded: a cancelled answer must not cancel the import every later answer needs.
+            return await asyncio.shield(asyncio.wrap_future(self._loaded))
         except ImportError as e:
             raise UpstreamError("upstream", f"litellm cannot be loaded on this server: {e}") from None
 
@@ -105,7 +107,7 @@ class LiteLLMProvider:
         pass  # litellm owns its HTTP clients
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[ProviderEvent]:
-        litellm = await self._litellm()
+        litellm = await self.loaded()
         kwargs: dict[str, Any] = {
             "model": call.model,
             "messages": call.messages,
@@ -125,6 +127,7 @@ class LiteLLMProvider:
 
         response = None
         finish: str | None = None
+        answered = False
         try:
             response = await litellm.acompletion(**kwargs)
             async for chunk in response:
@@ -133,18 +136,17 @@ class LiteLLMProvider:
                     choice = choices[0]
                     text = choice.delta.content
                     if text:
+                        answered = True
                         yield text
                     if choice.finish_reason:
                         finish = choice.finish_reason
                 usage = getattr(chunk, "usage", None)
                 if usage:
                     yield Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
-        except litellm.exceptions.OpenAIError as e:
-            raise self._fail(call, e, litellm.exceptions) from None
-        except Exception as e:  # litellm raises plain exceptions from some provider transforms
-            if isinstance(e, UpstreamError):
-                raise
-            raise self._fail(call, e, litellm.exceptions) from None
+        except UpstreamError:
+            raise
+        except Exception as e:  # litellm's exceptions, and plain ones from some provider transforms
+            raise self._fail(call, e, litellm.exceptions, answered) from None
         finally:
             if response is not None and hasattr(response, "aclose"):
                 await response.aclose()  # closes the provider's HTTP response, also on cancel
@@ -152,8 +154,14 @@ class LiteLLMProvider:
             raise UpstreamError("upstream", "The provider's stream ended before the answer was finished.")
         yield Finish(finish)
 
-    def _fail(self, call: ProviderCall, error: BaseException, exceptions: Any) -> UpstreamError:
-        code = _error_code(error, exceptions)
-        status = getattr(error, "status_code", None)
+    def _fail(self, call: ProviderCall, error: BaseException, exceptions: Any, mid_answer: bool) -> UpstreamError:
         detail = str(getattr(error, "message", "") or error)
-        return UpstreamError(code, redact(failure_message(code, call, status, detail), self._secrets))
+        code = _error_code(error, exceptions, detail)
+        # litellm gives connection failures and broken streams a made-up status 500.
+        connection = isinstance(error, exceptions.APIConnectionError) or "Connection error" in detail
+        status = None if mid_answer or connection else getattr(error, "status_code", None)
+        if connection and not mid_answer:
+            where = call.api_base or "its public API"
+            detail = f"cannot connect to the provider at {where}: {detail}"
+        message = failure_message(code, call, status, detail, mid_answer=mid_answer)
+        return UpstreamError(code, redact(message, self._secrets))

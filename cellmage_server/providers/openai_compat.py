@@ -14,22 +14,7 @@ from httpx_sse import EventSource
 
 from ..contract import Finish, ProviderEvent, Usage
 from ..errors import UpstreamError, redact
-from . import ProviderCall, failure_message
-
-
-def _error_code(status: int, kind: str, message: str) -> str:
-    lowered = f"{kind} {message}".lower()
-    if status in (401, 403):
-        return "auth"
-    if status == 429:
-        return "rate_limited"
-    if status in (408, 504):
-        return "timeout"
-    if "context_length" in lowered or "context length" in lowered or "maximum context" in lowered:
-        return "context_length"
-    if "content_filter" in lowered or "content_policy" in lowered or "content management policy" in lowered:
-        return "content_filter"
-    return "upstream"
+from . import ProviderCall, classify, failure_message
 
 
 def _error_parts(payload: object) -> tuple[str, str]:
@@ -66,7 +51,7 @@ class OpenAICompatProvider:
             kind, detail = _error_parts(response.json())
         except ValueError:
             kind, detail = "", response.text[:500]
-        code = _error_code(response.status_code, kind, detail)
+        code = classify(response.status_code, f"{kind} {detail}")
         return self._fail(code, failure_message(code, call, response.status_code, detail))
 
     def _body(self, call: ProviderCall) -> dict[str, object]:
@@ -129,7 +114,8 @@ class OpenAICompatProvider:
                         )
                     if "error" in chunk:
                         kind, detail = _error_parts(chunk)
-                        raise self._fail(_error_code(0, kind, detail), f"The provider failed mid-answer: {detail}")
+                        code = classify(None, f"{kind} {detail}")
+                        raise self._fail(code, failure_message(code, call, None, detail, mid_answer=True))
         except httpx.ConnectTimeout:
             raise self._fail("timeout", f"Connecting to the provider at {call.api_base} timed out.") from None
         except httpx.ConnectError as e:
@@ -137,7 +123,8 @@ class OpenAICompatProvider:
                 "upstream", f"Cannot connect to the provider at {call.api_base}: {e or 'connection failed'}."
             ) from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as e:
-            raise self._fail("upstream", f"The provider's connection broke mid-answer: {e or type(e).__name__}.") from None
+            detail = f"the connection broke ({e or type(e).__name__})"
+            raise self._fail("upstream", failure_message("upstream", call, None, detail, mid_answer=True)) from None
         except httpx.HTTPError as e:
             raise self._fail("upstream", f"The request to the provider failed: {e or type(e).__name__}.") from None
         if finish is None:
