@@ -90,11 +90,9 @@ async def test_nobody_cancels_another_users_answer(api, fake_upstream):
         await owner.get(api.url("status"))  # each client holds its own Jupyter user cookie
         await stranger.get(api.url("status"))
         async with owner.stream("POST", api.url("chat"), json={"prompt": "mine"}) as response:
-            start = None
-            async for sse in EventSource(response).aiter_sse():
-                start = json.loads(sse.data)
-                break
-            assert start is not None
+            # Read the start event, keeping the stream open (leaving the iterator would close it)
+            events = EventSource(response).aiter_sse()
+            start = json.loads((await events.__anext__()).data)
 
             refused = await stranger.post(api.url(f"chat/{start['id']}/cancel"))
             unknown = await owner.post(api.url(f"chat/{'0' * 32}/cancel"))
@@ -103,3 +101,4 @@ async def test_nobody_cancels_another_users_answer(api, fake_upstream):
             assert unknown.status_code == 404
             assert await fake_upstream.until(lambda: fake_upstream.received)
             assert fake_upstream.received[0].closed_by_client is None  # still running
+            await events.aclose()
