@@ -50,11 +50,17 @@ def read_prices(path: Path) -> dict[str, tuple[float, float]]:
 class Pricing:
     def __init__(self) -> None:
         self._prices: Prices = {}
+        self._loading: threading.Thread | None = None
 
-    def load_in_background(self) -> threading.Thread | None:
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        """Block until the background read is over (for tests and benchmarks)."""
+        if self._loading is not None:
+            self._loading.join(timeout)
+
+    def load_in_background(self) -> None:
         path = litellm_price_file()
         if path is None:
-            return None
+            return
 
         def load() -> None:
             try:
@@ -62,9 +68,8 @@ class Pricing:
             except (OSError, ValueError) as e:
                 log.warning("cellmage: cannot read litellm's price data %s: %s", path, e)
 
-        thread = threading.Thread(target=load, name="cellmage-prices", daemon=True)
-        thread.start()
-        return thread
+        self._loading = threading.Thread(target=load, name="cellmage-prices", daemon=True)
+        self._loading.start()
 
     def per_token(self, entry: ModelEntry) -> tuple[float, float] | None:
         if entry.input_cost_per_mtok is not None and entry.output_cost_per_mtok is not None:

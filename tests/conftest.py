@@ -184,9 +184,10 @@ def api(
     jp_auth_header: dict[str, str],
     jp_asyncio_loop: Any,
 ) -> Api:
-    # A server answers at once, but litellm answers only once its background import is done
-    # (seconds); tests that time answers wait for it first.
+    # A server answers at once, but prices and litellm arrive from background threads (litellm
+    # in seconds); tests that time or price answers wait for them first.
     state = jp_serverapp.web_app.settings["cellmage"]
+    state.pricing.wait_loaded(30)
     if "litellm" in state.providers:
         jp_asyncio_loop.run_until_complete(state.providers["litellm"].loaded())
     # http_server_client makes the pytest-jupyter HTTP server listen on jp_http_port.

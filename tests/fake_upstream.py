@@ -68,7 +68,13 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
+        """The OpenAI-compatible API base."""
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_url(self) -> str:
+        """The Anthropic Messages API base (litellm appends /v1/messages)."""
+        return f"http://127.0.0.1:{self.port}"
 
     def script(self, *scripts: Script) -> None:
         """The next answers follow these scripts, in order; then the default."""
@@ -97,7 +103,12 @@ class FakeUpstream:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._loop = loop
-            app = web.Application([(r"/v1/chat/completions", _ChatCompletions, {"fake": self})])
+            app = web.Application(
+                [
+                    (r"/v1/chat/completions", _ChatCompletions, {"fake": self}),
+                    (r"/v1/messages", _AnthropicMessages, {"fake": self}),
+                ]
+            )
             self._server = httpserver.HTTPServer(app)
             self._server.add_sockets(sockets)
             loop.call_soon(ready.set)
@@ -210,5 +221,70 @@ class _ChatCompletions(web.RequestHandler):
             await self._send(_chunk({**base, "choices": [], "usage": script.usage}))
         if script.send_done:
             await self._send(b"data: [DONE]\n\n")
+        self.record.finished = time.monotonic()
+        self.finish()
+
+
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: ".encode() + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+class _AnthropicMessages(_ChatCompletions):
+    """The same scripts in Anthropic's Messages streaming format (named events, typed deltas)."""
+
+    async def post(self) -> None:
+        body = json.loads(self.request.body or b"{}")
+        self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
+        self.fake.received.append(self.record)
+        script = self.fake.next_script()
+        usage = script.usage or {}
+
+        if script.status != 200:
+            kinds = {401: "authentication_error", 429: "rate_limit_error", 529: "overloaded_error"}
+            self.set_status(script.status)
+            self.record.finished = time.monotonic()
+            error = {"type": kinds.get(script.status, "api_error"), "message": script.error_message}
+            self.finish({"type": "error", "error": error})
+            return
+
+        self.set_header("Content-Type", "text/event-stream")
+        message = {
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model"),
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": 1},
+        }
+        if not await self._send(_event("message_start", {"type": "message_start", "message": message})):
+            return
+        block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        if not await self._send(_event("content_block_start", block)):
+            return
+        if script.first_delay and not await self._sleep_unless_closed(script.first_delay):
+            return
+        for i, text in enumerate(script.chunks):
+            if script.drop_after == i:
+                self.record.finished = time.monotonic()
+                self.request.connection.stream.close()
+                return
+            if i and script.interval and not await self._sleep_unless_closed(script.interval):
+                return
+            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+            if not await self._send(_event("content_block_delta", delta), script.split_bytes):
+                return
+        stop = {"stop": "end_turn", "length": "max_tokens"}.get(script.finish_reason, "end_turn")
+        tail = [
+            _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": usage.get("completion_tokens", 0)},
+                },
+            ),
+            _event("message_stop", {"type": "message_stop"}),
+        ]
+        for frame in tail:
+            if not await self._send(frame):
+                return
         self.record.finished = time.monotonic()
         self.finish()
