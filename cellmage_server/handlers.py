@@ -48,12 +48,6 @@ class CellmageHandler(APIHandler):
         self.settings["cellmage_last_activity"] = utcnow()
 
 
-def _ignore_closed(future: Any) -> None:
-    # A flush fails once the client has gone; on_connection_close handles that case.
-    if not future.cancelled():
-        future.exception()
-
-
 class SSEOutput:
     """Writes a running answer to the response as SSE frames, each flushed at once."""
 
@@ -61,8 +55,10 @@ class SSEOutput:
         self._handler = handler
 
     def send(self, data: bytes) -> None:
+        # Not awaited: once the client is gone the flush fails (tornado marks that error as
+        # retrieved) and on_connection_close cancels the answer.
         self._handler.write(data)
-        self._handler.flush().add_done_callback(_ignore_closed)
+        self._handler.flush()
 
     def text(self, text: str) -> None:
         self.send(frame("delta", {"text": text}))

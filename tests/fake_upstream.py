@@ -57,7 +57,8 @@ class Received:
 
 
 class FakeUpstream:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: Any = None) -> None:
+        self.ssl_context = ssl_context  # serve HTTPS with this server context
         self.scripts: deque[Script] = deque()
         self.default = Script()
         self.received: list[Received] = []
@@ -69,7 +70,7 @@ class FakeUpstream:
     @property
     def url(self) -> str:
         """The OpenAI-compatible API base."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}/v1"
 
     @property
     def anthropic_url(self) -> str:
@@ -109,7 +110,7 @@ class FakeUpstream:
                     (r"/v1/messages", _AnthropicMessages, {"fake": self}),
                 ]
             )
-            self._server = httpserver.HTTPServer(app)
+            self._server = httpserver.HTTPServer(app, ssl_options=self.ssl_context)
             self._server.add_sockets(sockets)
             loop.call_soon(ready.set)
             loop.run_forever()

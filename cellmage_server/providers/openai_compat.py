@@ -7,6 +7,7 @@ Per chunk it does one JSON decode and a few dict look-ups: the relay's CPU budge
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator, Iterable
 
 import httpx
@@ -15,6 +16,7 @@ from httpx_sse import EventSource
 from ..contract import Finish, ProviderEvent, Usage
 from ..errors import UpstreamError, redact
 from . import ProviderCall, classify, failure_message
+from .asyncio_net import use_asyncio_backend
 
 
 def _error_parts(payload: object) -> tuple[str, str]:
@@ -32,12 +34,16 @@ def _error_parts(payload: object) -> tuple[str, str]:
 class OpenAICompatProvider:
     """Streams chat completions from OpenAI-compatible servers through one shared connection pool."""
 
-    def __init__(self, *, connect_timeout: float, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, *, connect_timeout: float, secrets: Iterable[str] = (), verify: ssl.SSLContext | bool = True
+    ) -> None:
         # Reads have no timeout here: the relay watches first-token, gap and total time itself,
         # and cancels this request when one runs out.
         timeout = httpx.Timeout(connect=connect_timeout, read=None, write=connect_timeout, pool=connect_timeout)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        self._client = httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+        self.network_backend = "asyncio" if use_asyncio_backend(transport) else "anyio"
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
         self._secrets = [s for s in secrets if s]
 
     async def aclose(self) -> None:

@@ -1,0 +1,340 @@
+"""Benchmark of the relay: real Jupyter servers with the extension, a fake provider in its own
+process, and a lean client, all on 127.0.0.1. Prints one table; every figure is measured in this
+run, side by side, repeated, as median and min-max.
+
+    python bench/relay_bench.py            # the full run (about six minutes)
+    python bench/relay_bench.py --quick    # fewer repeats and levels, to try it out
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sse_client import StreamStats, stream  # noqa: E402
+
+TOKEN = "bench-token"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, deadline_s: float = 60) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            request = urllib.request.Request(url, headers={"Authorization": f"token {TOKEN}"})
+            with urllib.request.urlopen(request, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"{url} did not answer within {deadline_s} s")
+
+
+class Process:
+    """A child process, stopped (terminate, then kill) when the benchmark leaves it."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, stdout: int | None = None) -> None:
+        self.proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.DEVNULL, text=True)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextmanager
+def fake_provider():
+    proc = Process([sys.executable, str(Path(__file__).parent / "fake_provider.py")], stdout=subprocess.PIPE)
+    try:
+        port = int(proc.proc.stdout.readline())
+        yield port
+    finally:
+        proc.stop()
+
+
+def server_toml(fake_port: int, path: str) -> str:
+    provider = 'provider = "litellm"\n' if path == "litellm" else ""
+    return f"""
+default_model = "bench"
+[models.bench]
+model = "openai/bench"
+api_base = "http://127.0.0.1:{fake_port}/v1"
+api_key = "sk-bench-not-a-key"
+{provider}
+[limits]
+max_streams_per_user = 100000
+max_tokens = 100000
+[timeouts]
+first_token = 60
+chunk_gap = 60
+total = 600
+"""
+
+
+@contextmanager
+def jupyter_server(toml: str | None, *, extension: bool = True, wait: bool = True):
+    """A `jupyter server` process with (or without) the extension; yields (process, port)."""
+    with tempfile.TemporaryDirectory(prefix="cellmage-bench-") as tmp:
+        port = _free_port()
+        config = Path(tmp) / "jupyter_bench_config.py"
+        config.write_text(
+            f"c.ServerApp.port = {port}\nc.ServerApp.port_retries = 0\nc.ServerApp.open_browser = False\n"
+            f"c.ServerApp.allow_root = True\nc.ServerApp.root_dir = {tmp!r}\nc.IdentityProvider.token = {TOKEN!r}\n"
+            f"c.ServerApp.jpserver_extensions = {{'cellmage_server': {extension}}}\n"
+            "c.Application.log_level = 'WARN'\n"
+        )
+        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "JUPYTER_RUNTIME_DIR": tmp}
+        if toml is not None:
+            (Path(tmp) / "cellmage.toml").write_text(toml)
+            env["CELLMAGE_CONFIG"] = str(Path(tmp) / "cellmage.toml")
+        proc = Process([sys.executable, "-m", "jupyter", "server", f"--config={config}"], env=env)
+        try:
+            if wait:
+                _wait_http(f"http://127.0.0.1:{port}/api/status")
+            yield proc, port
+        finally:
+            proc.stop()
+
+
+CHAT = "/cellmage/api/chat"
+
+
+async def via_server(port: int, spec: str, **kwargs) -> StreamStats:
+    return await stream(port, CHAT, {"prompt": spec}, token=TOKEN, **kwargs)
+
+
+async def direct(fake_port: int, spec: str) -> StreamStats:
+    body = {"model": "bench", "stream": True, "messages": [{"role": "user", "content": spec}]}
+    return await stream(fake_port, "/v1/chat/completions", body)
+
+
+def summary(values: list[float], unit: str, digits: int = 1) -> str:
+    if not values:
+        return "n/a"
+    fmt = f"{{:.{digits}f}}"
+    return f"{fmt.format(statistics.median(values))} {unit} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+async def cpu_per_1000_chunks(
+    proc: Process, port: int, repeats: int, interval: float, streams: int = 10, chunks: int = 1000
+) -> list[float]:
+    """Server CPU per 1,000 relayed chunks: `streams` concurrent answers of `chunks` chunks,
+    `interval` s apart (paced: each chunk arrives on its own; 0: back to back, as fast as sent)."""
+    results = []
+    await via_server(port, "chunks=50 interval=0")  # warm
+    for _ in range(repeats):
+        before = proc.cpu_seconds()
+        spec = f"chunks={chunks} interval={interval}"
+        stats = await asyncio.gather(*(via_server(port, spec) for _ in range(streams)))
+        used = proc.cpu_seconds() - before
+        relayed = sum(s.chunks for s in stats)
+        assert not any(s.error for s in stats), [s.error for s in stats if s.error][:3]
+        results.append(used * 1000 / (relayed / 1000))
+    return results
+
+
+async def added_ttft(port: int, fake_port: int, rounds: int) -> tuple[list[float], list[float]]:
+    """Time to first token through the server and directly from the provider, interleaved (ms)."""
+    via, straight = [], []
+    for i in range(rounds + 5):
+        a = await via_server(port, "chunks=3 interval=0")
+        b = await direct(fake_port, "chunks=3 interval=0")
+        if i >= 5:  # warm-up rounds are not counted
+            via.append((a.first_text - a.sent) * 1000)
+            straight.append((b.first_text - b.sent) * 1000)
+    return via, straight
+
+
+async def disconnect_latency(port: int, fake_port: int, rounds: int) -> list[float]:
+    """Client hangs up mid-answer -> the provider sees its connection closed (ms)."""
+    ids, closed = [], {}
+    for _ in range(rounds):
+        rid = uuid.uuid4().hex
+        stats = await via_server(port, f"chunks=2000 interval=0.005 id={rid}", stop_after=5)
+        ids.append(rid)
+        closed[rid] = stats.closed_at
+    await asyncio.sleep(0.5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{fake_port}/hangups", timeout=5) as r:
+        hangups = json.load(r)
+    missing = [rid for rid in ids if rid not in hangups]
+    if missing:
+        raise RuntimeError(f"{len(missing)} of {rounds} upstream requests were never closed")
+    return [(hangups[rid] - closed[rid]) * 1000 for rid in ids]
+
+
+async def paced_capacity(port: int, levels: list[int], repeats: int) -> list[tuple[int, float, int]]:
+    """(streams, median over repeats of the p99 added delay in ms, errors) for concurrent answers
+    of 200 chunks 20 ms apart; the added delay of a chunk is its arrival minus the fake's send."""
+    rows = []
+    for n in levels:
+
+        async def one(i: int, n: int = n) -> StreamStats:
+            await asyncio.sleep(0.5 * i / n)  # users do not all press the button in the same millisecond
+            return await via_server(port, "chunks=200 interval=0.02", timeout=60)
+
+        p99s, errors = [], 0
+        for _ in range(repeats):
+            stats = await asyncio.gather(*(one(i) for i in range(n)))
+            delays = [d for s in stats for d in s.delays]
+            errors += sum(1 for s in stats if s.error or s.chunks != 200)
+            p99s.append(p99(delays) * 1000 if delays else float("inf"))
+        rows.append((n, statistics.median(p99s), errors))
+        if errors or statistics.median(p99s) > 200:
+            break  # past the knee: higher levels only take longer to fail
+    return rows
+
+
+def held(rows: list[tuple[int, float, int]]) -> int:
+    """The most streams held with p99 ≤ 50 ms and no error, at that level and every level below."""
+    best = 0
+    for n, p, e in rows:
+        if p > 50 or e:
+            break
+        best = n
+    return best
+
+
+def first_request_ttft(fake_port: int, rounds: int) -> list[float]:
+    """A fresh server, the moment it answers: time to first token of its first answer (ms)."""
+    results = []
+    for _ in range(rounds):
+        with jupyter_server(server_toml(fake_port, "lean")) as (_, port):
+            stats = asyncio.run(via_server(port, "chunks=3 interval=0"))
+            results.append((stats.first_text - stats.sent) * 1000)
+    return results
+
+
+def rss_added(fake_port: int, rounds: int) -> list[float]:
+    """RSS of a warmed server with the extension (OpenAI-compatible models only) minus one without."""
+    results = []
+    for _ in range(rounds):
+        with jupyter_server(server_toml(fake_port, "lean")) as (with_ext, port), jupyter_server(
+            None, extension=False
+        ) as (without, _):
+
+            async def warm() -> None:
+                for _ in range(20):
+                    await via_server(port, "chunks=50 interval=0")
+
+            asyncio.run(warm())
+            time.sleep(1.0)
+            results.append(with_ext.rss_mb() - without.rss_mb())
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and levels")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    rows: list[tuple[str, str, str]] = []
+
+    with fake_provider() as fake_port:
+        print("measuring: CPU, time to first token, disconnect, capacity (lean path)...", file=sys.stderr)
+        with jupyter_server(server_toml(fake_port, "lean")) as (proc, port):
+            lean_cpu = asyncio.run(cpu_per_1000_chunks(proc, port, repeats, 0.002))
+            lean_burst = asyncio.run(cpu_per_1000_chunks(proc, port, repeats, 0))
+            via, straight = asyncio.run(added_ttft(port, fake_port, 20 if args.quick else 50))
+            lean_cut = asyncio.run(disconnect_latency(port, fake_port, 5 if args.quick else 20))
+            lean_cap = asyncio.run(
+                paced_capacity(port, [100, 200] if args.quick else [100, 200, 300, 400, 500], 1 if args.quick else 3)
+            )
+        print("measuring: the same on the litellm path...", file=sys.stderr)
+        with jupyter_server(server_toml(fake_port, "litellm")) as (proc, port):
+            asyncio.run(via_server(port, "chunks=3 interval=0", timeout=120))  # waits for the import
+            litellm_cpu = asyncio.run(cpu_per_1000_chunks(proc, port, max(2, repeats // 2), 0.002))
+            litellm_burst = asyncio.run(cpu_per_1000_chunks(proc, port, max(2, repeats // 2), 0))
+            litellm_cut = asyncio.run(disconnect_latency(port, fake_port, 5 if args.quick else 20))
+            litellm_cap = asyncio.run(
+                paced_capacity(port, [10, 20, 30] if args.quick else [10, 20, 30, 40, 60], 1 if args.quick else 3)
+            )
+        print("measuring: first answer of a fresh server, RSS...", file=sys.stderr)
+        first = first_request_ttft(fake_port, 2 if args.quick else 3)
+        rss = rss_added(fake_port, 1 if args.quick else 3)
+
+    ratio = statistics.median(litellm_cpu) / statistics.median(lean_cpu)
+    burst_ratio = statistics.median(litellm_burst) / statistics.median(lean_burst)
+    added = [v - s for v, s in zip(sorted(via), sorted(straight))]
+    capacity, litellm_capacity = held(lean_cap), held(litellm_cap)
+
+    rows += [
+        ("server CPU per 1,000 relayed chunks, lean, paced (1 chunk per read)", summary(lean_cpu, "ms"), "≤ 50 ms"),
+        ("same, litellm path", summary(litellm_cpu, "ms"), "reported"),
+        ("litellm ÷ lean, paced (same run)", f"{ratio:.1f}×", "≥ 10×"),
+        ("server CPU per 1,000 relayed chunks, lean, back to back", summary(lean_burst, "ms"), "≤ 50 ms"),
+        ("same, litellm path", summary(litellm_burst, "ms"), "reported"),
+        ("litellm ÷ lean, back to back (same run)", f"{burst_ratio:.1f}×", "≥ 10×"),
+        ("time to first token through the server (warm)", summary(via, "ms", 2), "—"),
+        ("same, direct from the provider", summary(straight, "ms", 2), "—"),
+        (
+            "added time to first token (p50 through − p50 direct)",
+            f"{statistics.median(via) - statistics.median(straight):.2f} ms (pairs by rank {min(added):.2f}–{max(added):.2f})",
+            "≤ 3 ms",
+        ),
+        ("time to first token, first request of a fresh server", summary(first, "ms"), "≤ 300 ms"),
+        ("RSS added by the extension (OpenAI-compatible models only)", summary(rss, "MB"), "≤ 40 MB"),
+        (
+            "paced streams (200 × 20 ms) held at p99 added delay ≤ 50 ms, 0 errors, lean",
+            f"{capacity}  [" + ", ".join(f"{n}: p99 {p:.1f} ms, {e} err" for n, p, e in lean_cap) + "]",
+            "≥ 200",
+        ),
+        (
+            "same, litellm path",
+            f"{litellm_capacity}  [" + ", ".join(f"{n}: p99 {p:.1f} ms, {e} err" for n, p, e in litellm_cap) + "]",
+            "reported",
+        ),
+        ("client disconnect → provider connection closed, lean", summary(lean_cut, "ms"), "≤ 50 ms"),
+        ("same, litellm path", summary(litellm_cut, "ms"), "≤ 50 ms"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print(f"\n{'figure':<{width}}  {'measured: median (min–max)':<{value_width}}  goal")
+    print(f"{'-' * width}  {'-' * value_width}  ----")
+    for name, value, goal in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+
+
+if __name__ == "__main__":
+    main()
