@@ -1,0 +1,220 @@
+"""``%%llm`` and ``%llm_config``: ask this Jupyter server's endpoint from a notebook cell."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..flags import FlagError, parse_flags
+from .client import CellmageClientError, Client, find_endpoint
+from .display import AnswerDisplay, Ending
+
+_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def interpolate(prompt: str, namespace: dict[str, Any]) -> str:
+    """Replace ``{name}`` by the value of a variable of that name; leave every other brace alone
+    (JSON, dict literals, ``{}`` and ``{undefined}`` pass through unchanged)."""
+    return _NAME.sub(lambda m: str(namespace[m.group(1)]) if m.group(1) in namespace else m.group(0), prompt)
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected True or False, not {text!r}")
+
+
+@dataclass
+class Session:
+    """What ``%llm_config`` set for this kernel; a cell's own flags never change it."""
+
+    model: str | None = None
+    persona: str | None = None
+    stream_by_default: bool = False
+
+
+def _say(message: str) -> None:
+    print(f"CellMage: {message}", file=sys.stderr)
+
+
+@magics_class
+class LlmMagics(Magics):
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.session = Session()
+        self._client: Client | None = None
+
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(find_endpoint())
+        return self._client
+
+    @cell_magic
+    def llm(self, line: str, cell: str) -> None:
+        """Ask the server's LLM with the cell as prompt. Flags: -m/--model, -t/--temperature,
+        -p/--persona, --max-tokens, --stream/--no-stream, --no-history, -o/--output NAME."""
+        try:
+            flags = parse_flags(line)
+        except FlagError as e:
+            _say(str(e))
+            return
+        prompt = interpolate(cell, self.shell.user_ns)
+        if not prompt.strip():
+            _say("the cell is empty: write the prompt under the %%llm line.")
+            return
+        body: dict[str, Any] = {"prompt": prompt, "stream": True}
+        for key, value in (
+            ("model", flags.model or self.session.model),
+            ("persona", flags.persona or self.session.persona),
+            ("temperature", flags.temperature),
+            ("max_tokens", flags.max_tokens),
+        ):
+            if value is not None:
+                body[key] = value
+        live = flags.stream if flags.stream is not None else self.session.stream_by_default
+
+        display = AnswerDisplay(live=live)
+        ending = Ending(model=body.get("model"))
+        started = time.monotonic()
+        try:
+            with self.client().answer(body) as events:
+                for name, data in events:
+                    if name == "delta":
+                        display.delta(data["text"])
+                    elif name == "start":
+                        ending.model = data.get("model")
+                    elif name == "usage":
+                        ending.prompt_tokens = data.get("prompt_tokens")
+                        ending.completion_tokens = data.get("completion_tokens")
+                        ending.cost_usd = data.get("cost_usd")
+                    elif name == "error":
+                        ending.error = f"{data.get('code')}: {data.get('message')}"
+        except KeyboardInterrupt:
+            # The stop button: leaving the block above closed the stream, so the server has
+            # cancelled the provider's request. Keep what came, marked as stopped.
+            ending.stopped = True
+        except CellmageClientError as e:
+            if not display.parts:
+                _say(str(e))
+                return
+            ending.error = str(e)
+        ending.elapsed_s = time.monotonic() - started
+        display.finish(ending)
+        self.shell.user_ns["_llm"] = display.text
+        if flags.output:
+            self.shell.user_ns[flags.output] = display.text
+
+    @line_magic
+    @magic_arguments()
+    @argument("-m", "--model", help="default model alias for this kernel's %%llm cells")
+    @argument("-p", "--persona", help="default persona for this kernel's %%llm cells ('none' to clear)")
+    @argument("--stream-by-default", metavar="True|False", help="stream answers unless a cell says --no-stream")
+    @argument("--show-persona", action="store_true", help="show the current persona")
+    @argument("--list-personas", action="store_true", help="list the server's personas")
+    @argument("--list-models", action="store_true", help="list the server's models")
+    @argument("--status", action="store_true", help="ask the server how it is configured")
+    def llm_config(self, line: str) -> None:
+        """Set this kernel's defaults for %%llm, or show what the server offers."""
+        try:
+            args = parse_argstring(self.llm_config, line)
+        except UsageError as e:
+            usage = " ".join(self.llm_config.parser.format_usage().replace("::", "").split())
+            _say(f"{e}\nusage: {usage}")
+            return
+        try:
+            if args.stream_by_default is not None:
+                try:
+                    self.session.stream_by_default = _boolean(args.stream_by_default)
+                except ValueError as e:
+                    _say(f"--stream-by-default: {e}")
+                    return
+                print(f"CellMage: answers stream {'by default' if self.session.stream_by_default else 'only with --stream'}.")
+            if args.model is not None:
+                self._set_model(args.model)
+            if args.persona is not None:
+                self._set_persona(args.persona)
+            if args.show_persona:
+                self._show_persona()
+            if args.list_models:
+                self._list_models()
+            if args.list_personas:
+                self._list_personas()
+            if args.status:
+                self._status()
+            if not line.strip():
+                self._summary()
+        except CellmageClientError as e:
+            _say(str(e))
+
+    # --- %llm_config actions ---------------------------------------------------------------
+
+    def _set_model(self, model: str) -> None:
+        names = [m["name"] for m in self.client().get("models")["models"]]
+        if model not in names:
+            _say(f"no model {model!r} on this server; it has: {', '.join(names) or 'none'}.")
+            return
+        self.session.model = model
+        print(f"CellMage: model set to {model}.")
+
+    def _set_persona(self, persona: str) -> None:
+        if persona.lower() == "none":
+            self.session.persona = None
+            print("CellMage: no persona.")
+            return
+        names = [p["name"] for p in self.client().get("personas")]
+        if persona not in names:
+            _say(f"no persona {persona!r} on this server; it has: {', '.join(names) or 'none'}.")
+            return
+        self.session.persona = persona
+        print(f"CellMage: persona set to {persona}.")
+
+    def _show_persona(self) -> None:
+        if self.session.persona is None:
+            print("CellMage: no persona is set (%llm_config --persona NAME sets one).")
+            return
+        found = [p for p in self.client().get("personas") if p["name"] == self.session.persona]
+        if not found:
+            _say(f"the persona {self.session.persona!r} is no longer on the server.")
+            return
+        p = found[0]
+        print(f"{p['name']}: {p['description']}")
+        print(f"  model: {p['model'] or '(server default)'}  temperature: {p['temperature'] if p['temperature'] is not None else '(default)'}")
+
+    def _list_models(self) -> None:
+        answer = self.client().get("models")
+        for m in answer["models"]:
+            mark = "*" if m["name"] == (self.session.model or answer["default"]) else " "
+            print(f"{mark} {m['name']}" + (f"  {m['description']}" if m.get("description") else ""))
+
+    def _list_personas(self) -> None:
+        for p in self.client().get("personas"):
+            mark = "*" if p["name"] == self.session.persona else " "
+            print(f"{mark} {p['name']}  {p['description']}")
+
+    def _status(self) -> None:
+        status = self.client().get("status")
+        print(f"cellmage-server {status['version']} at {self.client().endpoint.url}")
+        print(status["message"])
+        if status.get("default_model"):
+            print(f"server default model: {status['default_model']}")
+
+    def _summary(self) -> None:
+        try:
+            where = self.client().endpoint.url
+        except CellmageClientError as e:
+            where = f"unknown ({e})"
+        print(
+            f"CellMage: server {where} · model {self.session.model or '(server default)'} · "
+            f"persona {self.session.persona or 'none'} · "
+            f"stream by default {'yes' if self.session.stream_by_default else 'no'}"
+        )

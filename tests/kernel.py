@@ -1,0 +1,108 @@
+"""A real IPython kernel started through the Jupyter server under test (so it gets the environment
+the server extension provides), run cell by cell, its iopub messages collected."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class CellRun:
+    messages: list[dict[str, Any]] = field(default_factory=list)  # iopub, this cell's only
+    reply: dict[str, Any] | None = None
+    iopub_bytes: int = 0  # serialized size of those messages, as they crossed the wire
+
+    def of_type(self, msg_type: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["msg_type"] == msg_type]
+
+    def stdout(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout")
+
+    def stderr(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr")
+
+    def markdown(self) -> list[str]:
+        return [m["content"]["data"]["text/markdown"] for m in self.of_type("display_data") if "text/markdown" in m["content"]["data"]]
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.of_type("error")]
+
+
+class Kernel:
+    def __init__(self, api: Any, serverapp: Any) -> None:
+        self.api = api
+        self.serverapp = serverapp
+        self.id = ""
+        self.client: Any = None
+
+    async def start(self) -> Kernel:
+        async with self.api.client() as c:
+            started = await c.post(self.api.base + "api/kernels", json={"name": "python3"})
+            started.raise_for_status()
+            self.id = started.json()["id"]
+        manager = self.serverapp.kernel_manager.get_kernel(self.id)
+        self.client = manager.client()
+        self.client.session.debug = False
+        self.client.start_channels()
+        await self.client.wait_for_ready(timeout=60)
+        return self
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            self.client.stop_channels()
+        if self.id:
+            async with self.api.client() as c:
+                await c.delete(self.api.base + f"api/kernels/{self.id}")
+
+    async def interrupt(self) -> None:
+        async with self.api.client() as c:
+            response = await c.post(self.api.base + f"api/kernels/{self.id}/interrupt")
+            response.raise_for_status()
+
+    async def run(self, code: str, timeout: float = 60, on_message: Any = None) -> CellRun:
+        """Execute ``code`` and collect its iopub messages until the kernel is idle again."""
+        run = CellRun()
+        msg_id = self.client.execute(code)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"the cell did not finish in {timeout} s: {code[:60]!r}")
+            try:
+                msg = await self.client.get_iopub_msg(timeout=remaining)
+            except Exception as e:  # queue.Empty on time-out
+                raise TimeoutError(f"no iopub message in {timeout} s") from e
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            run.messages.append(msg)
+            run.iopub_bytes += _wire_size(self.client.session, msg)
+            if on_message is not None:
+                await on_message(msg, run)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        run.reply = (await self.client.get_shell_msg(timeout=10))["content"]
+        return run
+
+
+def _wire_size(session: Any, msg: dict[str, Any]) -> int:
+    """Bytes of a message as the kernel sent it (all frames: identities, signature, JSON parts)."""
+    frames = session.serialize(
+        {k: msg[k] for k in ("header", "parent_header", "metadata", "content")} | {"msg_id": msg["header"]["msg_id"], "msg_type": msg["msg_type"]}
+    )
+    return sum(len(f) for f in frames)
+
+
+async def started_kernel(api: Any, serverapp: Any) -> Kernel:
+    return await Kernel(api, serverapp).start()
+
+
+async def until(predicate: Any, timeout: float = 10) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(predicate())

@@ -1,0 +1,238 @@
+"""%%llm and %llm_config in a real IPython kernel started through the Jupyter server, answering
+through the server's endpoint from the fake upstream: every line of the streaming tutorial."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import KEY_ENV, SECRET
+from .fake_upstream import FakeUpstream, Script
+from .kernel import Kernel, until
+
+PACED = Script(chunks=[f"word{i} " for i in range(12)], interval=0.1)
+
+
+@pytest.fixture
+def cellmage_toml(fake_upstream: FakeUpstream) -> str:
+    models = "".join(
+        f'\n[models."{alias}"]\nmodel = "openai/{alias}"\napi_base = "{fake_upstream.url}"\napi_key_env = "{KEY_ENV}"\n'
+        for alias in ("gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo")
+    )
+    return f'default_model = "gpt-4o-mini"\n{models}'
+
+
+@pytest.fixture
+def kernel(api, jp_serverapp, jp_asyncio_loop):
+    k = Kernel(api, jp_serverapp)
+    jp_asyncio_loop.run_until_complete(k.start())
+    yield k
+    jp_asyncio_loop.run_until_complete(k.stop())
+
+
+async def loaded(kernel: Kernel) -> Kernel:
+    run = await kernel.run("%load_ext cellmage_server")
+    assert not run.errors() and not run.stderr(), run.stderr()
+    return kernel
+
+
+def streamed_before_the_answer(run) -> str:
+    """The stdout text that arrived before the final Markdown display."""
+    out = []
+    for m in run.messages:
+        if m["msg_type"] == "display_data":
+            break
+        if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
+            out.append(m["content"]["text"])
+    return "".join(out)
+
+
+async def test_the_tutorials_streaming_cells_work_verbatim(kernel, fake_upstream):
+    await loaded(kernel)
+
+    # Step 1: basic streaming
+    fake_upstream.script(PACED)
+    run = await kernel.run("%%llm --stream\nWrite a brief explanation of quantum computing for beginners.")
+    assert run.reply["status"] == "ok" and not run.errors()
+    assert len(run.of_type("stream")) >= 2  # text arrived while it was written, in pieces
+    assert streamed_before_the_answer(run).startswith("word0 ")
+    assert run.markdown()[-1].startswith("".join(PACED.chunks).rstrip())
+    assert fake_upstream.received[-1].body["messages"][-1]["content"].startswith("Write a brief explanation")
+
+    # Step 2: with a temperature
+    run = await kernel.run("%%llm --stream --temperature 0.8\nWrite a short science fiction story.")
+    assert fake_upstream.received[-1].body["temperature"] == 0.8
+    assert "Hello, world" in run.markdown()[-1]
+
+    # Step 3: other models
+    await kernel.run("%%llm --stream --model gpt-3.5-turbo\nExplain how neural networks learn.")
+    assert fake_upstream.received[-1].body["model"] == "gpt-3.5-turbo"
+    await kernel.run("%%llm --stream --model gpt-4o\nAnalyze the historical evolution of programming paradigms.")
+    assert fake_upstream.received[-1].body["model"] == "gpt-4o"
+
+    # Step 4: streaming by default, and a cell that opts out
+    run = await kernel.run("%llm_config --stream-by-default True")
+    assert "stream by default" in run.stdout()
+    fake_upstream.script(PACED)
+    run = await kernel.run("%%llm\nWhat are the major schools of thought in macroeconomics?")
+    assert streamed_before_the_answer(run)
+    assert fake_upstream.received[-1].body["model"] == "gpt-4o-mini"  # the earlier --model did not stick
+    fake_upstream.script(PACED)
+    run = await kernel.run("%%llm --no-stream\nGive me a brief definition of blockchain.")
+    assert streamed_before_the_answer(run) == ""  # nothing until it was complete
+    assert run.markdown()[-1].startswith("word0 word1")
+
+    # Step 5: a persona
+    run = await kernel.run("%llm_config --persona code_expert")
+    assert "persona set to code_expert" in run.stdout()
+    run = await kernel.run("%%llm --stream\nWhat's the best way to handle asynchronous operations in JavaScript?")
+    sent = fake_upstream.received[-1].body["messages"]
+    assert sent[0]["role"] == "system" and "senior software engineer" in sent[0]["content"]
+    run = await kernel.run("%%llm --stream --temperature 0.9\nGenerate five creative names for a fantasy bookstore.")
+    assert fake_upstream.received[-1].body["temperature"] == 0.9
+
+    # Step 6: a prompt that holds code with braces and a fenced block
+    cell = (
+        "%%llm --stream\nI want you to perform a detailed code review of this Python function:\n\n"
+        "```ipython\ndef f(d):\n    return {k: v for k, v in d.items()}\n```\n"
+    )
+    run = await kernel.run(cell)
+    assert run.reply["status"] == "ok"
+    assert "return {k: v for k, v in d.items()}" in fake_upstream.received[-1].body["messages"][-1]["content"]
+
+
+async def test_the_answer_ends_as_one_markdown_output_with_a_status_line(kernel, fake_upstream):
+    await loaded(kernel)
+    fake_upstream.script(PACED)
+
+    run = await kernel.run("%%llm --stream\nhi")
+
+    displays = run.of_type("display_data")
+    assert len(displays) == 1
+    data = displays[0]["content"]["data"]
+    assert set(data) == {"text/markdown", "text/plain"}  # no HTML, no JavaScript
+    text = data["text/markdown"]
+    assert text.startswith("word0 word1")
+    assert "gpt-4o-mini · 7 → 3 tokens" in text.splitlines()[-1]
+    assert run.of_type("clear_output")[0]["content"]["wait"] is True  # the stream is replaced, no flicker
+
+
+async def test_the_answer_is_a_python_value_too(kernel):
+    await loaded(kernel)
+
+    await kernel.run("%%llm -o greeting\nhi")
+    run = await kernel.run("print(repr(_llm), repr(greeting))")
+
+    assert run.stdout().strip() == "'Hello, world' 'Hello, world'"
+
+
+async def test_variables_are_interpolated_and_other_braces_pass_through(kernel, fake_upstream):
+    await loaded(kernel)
+    await kernel.run("name = 'Ada'; n = 3")
+
+    run = await kernel.run('%%llm\nGreet {name} {n} times. JSON: {"a": {"b": 1}}, empty {}, unknown {nobody}, f"{{x}}"')
+
+    assert run.reply["status"] == "ok" and not run.errors()
+    sent = fake_upstream.received[-1].body["messages"][-1]["content"]
+    assert sent.rstrip("\n") == 'Greet Ada 3 times. JSON: {"a": {"b": 1}}, empty {}, unknown {nobody}, f"{{x}}"'
+
+
+async def test_a_bad_flag_gets_the_usage_line_not_a_traceback(kernel, fake_upstream):
+    await loaded(kernel)
+
+    for line in ("%%llm --colour red", "%%llm --temperature hot", "%%llm --stream --no-stream"):
+        run = await kernel.run(f"{line}\nhi")
+        assert run.reply["status"] == "ok" and not run.errors()
+        assert "usage: %%llm" in run.stderr()
+    run = await kernel.run("%llm_config --bogus")
+    assert "Traceback" not in json.dumps(run.messages, default=str) and "usage: %llm_config" in run.stderr()
+    assert fake_upstream.received == []
+
+
+async def test_an_interrupt_stops_the_provider_keeps_the_text_and_forgets_the_cells_flags(kernel, fake_upstream):
+    await loaded(kernel)
+    fake_upstream.script(Script(chunks=[f"t{i} " for i in range(100)], interval=0.05))
+    interrupted = False
+
+    async def stop_after_some_text(msg, run):
+        nonlocal interrupted
+        if not interrupted and msg["msg_type"] == "stream" and "t1" in run.stdout():
+            interrupted = True
+            await kernel.interrupt()  # the stop button
+
+    run = await kernel.run("%%llm --stream --model gpt-4o --temperature 1.5\nlong", on_message=stop_after_some_text)
+
+    assert interrupted and not run.errors()
+    text = run.markdown()[-1]
+    assert text.startswith("t0 t1 ") and "Stopped" in text
+    upstream = fake_upstream.received[-1]
+    assert await until(lambda: upstream.closed_by_client is not None)
+    assert len(upstream.chunk_times) < 50  # the provider stopped long before its end
+    # The interrupted cell's --model and --temperature did not stick
+    await kernel.run("%%llm\nnext")
+    assert fake_upstream.received[-1].body["model"] == "gpt-4o-mini"
+    assert "temperature" not in fake_upstream.received[-1].body
+
+
+async def test_an_error_mid_stream_keeps_the_partial_answer(kernel, fake_upstream):
+    await loaded(kernel)
+    fake_upstream.script(Script(chunks=["partial ", "answer ", "lost"], interval=0.05, drop_after=2))
+
+    run = await kernel.run("%%llm --stream\nx")
+
+    text = run.markdown()[-1]
+    assert text.startswith("partial answer")
+    assert "Error" in text and "upstream" in text and "mid-answer" in text
+
+
+async def test_an_unknown_model_says_so_in_one_line(kernel, fake_upstream):
+    await loaded(kernel)
+
+    run = await kernel.run("%%llm --model gpt-9\nx")
+
+    assert not run.errors() and run.markdown() == []
+    assert "Unknown model 'gpt-9'" in run.stderr() and "HTTP 404" in run.stderr()
+
+
+async def test_no_reachable_server_is_one_clear_message(kernel):
+    await kernel.run("import os; os.environ['CELLMAGE_SERVER_URL'] = 'http://127.0.0.1:9/'")
+    await loaded(kernel)
+
+    run = await kernel.run("%%llm\nx")
+
+    assert not run.errors()
+    assert "cannot reach the Jupyter server at http://127.0.0.1:9/" in run.stderr()
+    assert len(run.stderr().strip().splitlines()) == 1
+
+
+async def test_llm_config_lists_and_shows(kernel):
+    await loaded(kernel)
+
+    models = (await kernel.run("%llm_config --list-models")).stdout()
+    personas = (await kernel.run("%llm_config --list-personas")).stdout()
+    status = (await kernel.run("%llm_config --status")).stdout()
+    await kernel.run("%llm_config --persona teacher --model gpt-4o")
+    shown = (await kernel.run("%llm_config --show-persona")).stdout()
+    summary = (await kernel.run("%llm_config")).stdout()
+    refused = (await kernel.run("%llm_config --model gpt-9")).stderr()
+
+    assert "* gpt-4o-mini" in models and "gpt-3.5-turbo" in models
+    assert "code_expert" in personas and "teacher" in personas
+    assert "cellmage-server" in status and "3 model(s) available" in status
+    assert shown.startswith("teacher: ")
+    assert "model gpt-4o" in summary and "persona teacher" in summary
+    assert "no model 'gpt-9'" in refused
+
+
+async def test_the_kernel_holds_no_provider_key_and_loads_nothing_heavy(kernel):
+    await loaded(kernel)
+    await kernel.run("%%llm\nx")
+
+    run = await kernel.run(
+        "import os, sys\n"
+        f"print(os.environ.get('{KEY_ENV}'), any('{SECRET}' in v for v in os.environ.values()))\n"
+        "print(sorted(m for m in ('litellm', 'jupyter_server', 'pydantic_settings', 'tornado.web') if m in sys.modules))"
+    )
+
+    assert run.stdout().split("\n")[:2] == ["None False", "[]"]
