@@ -329,7 +329,7 @@ def main() -> None:
         ("same, litellm path", summary(litellm_cut, "ms"), "≤ 50 ms"),
     ]
     width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
+    value_width = max(len("measured: median (min–max)"), *(len(r[1]) for r in rows))
     print(f"\n{'figure':<{width}}  {'measured: median (min–max)':<{value_width}}  goal")
     print(f"{'-' * width}  {'-' * value_width}  ----")
     for name, value, goal in rows:
