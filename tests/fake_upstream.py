@@ -57,8 +57,9 @@ class Received:
 
 
 class FakeUpstream:
-    def __init__(self, ssl_context: Any = None) -> None:
+    def __init__(self, ssl_context: Any = None, port: int = 0) -> None:
         self.ssl_context = ssl_context  # serve HTTPS with this server context
+        self.requested_port = port  # 0: any free port
         self.scripts: deque[Script] = deque()
         self.default = Script()
         self.received: list[Received] = []
@@ -96,7 +97,7 @@ class FakeUpstream:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeUpstream:
-        sockets = bind_sockets(0, "127.0.0.1")
+        sockets = bind_sockets(self.requested_port, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
         ready = threading.Event()
 
@@ -108,6 +109,7 @@ class FakeUpstream:
                 [
                     (r"/v1/chat/completions", _ChatCompletions, {"fake": self}),
                     (r"/v1/messages", _AnthropicMessages, {"fake": self}),
+                    (r"/_fake/(script|received|reset)", _Control, {"fake": self}),
                 ]
             )
             self._server = httpserver.HTTPServer(app, ssl_options=self.ssl_context)
@@ -136,6 +138,34 @@ class FakeUpstream:
         loop.call_soon_threadsafe(lambda: asyncio.ensure_future(shutdown()))
         if self._thread is not None:
             self._thread.join(10)
+
+
+class _Control(web.RequestHandler):
+    """For browser tests, whose fake runs inside the Jupyter server's process: script the next
+    answers (POST script, a list of Script fields), read what was received, reset."""
+
+    def initialize(self, fake: FakeUpstream) -> None:
+        self.fake = fake
+
+    def post(self, action: str) -> None:
+        if action == "script":
+            self.fake.script(*(Script(**fields) for fields in json.loads(self.request.body)))
+        elif action == "reset":
+            self.fake.scripts.clear()
+            self.fake.received.clear()
+        self.finish({"ok": True})
+
+    def get(self, action: str) -> None:
+        received = [
+            {
+                "body": r.body,
+                "chunks_sent": len(r.chunk_times),
+                "closed_by_client": r.closed_by_client is not None,
+                "finished": r.finished is not None,
+            }
+            for r in self.fake.received
+        ]
+        self.finish({"received": received})
 
 
 def _chunk(payload: dict[str, Any]) -> bytes:

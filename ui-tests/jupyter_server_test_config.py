@@ -18,7 +18,8 @@ c.ServerApp.allow_root = True  # noqa: F821
 c.ServerApp.port = 8888  # noqa: F821
 c.ServerApp.port_retries = 0  # noqa: F821
 
-fake = FakeUpstream().start()
+# A fixed port: the browser tests script the fake and read what it received at /_fake/.
+fake = FakeUpstream(port=8891).start()
 config_dir = Path(tempfile.mkdtemp(prefix="cellmage-ui-tests-"))
 (config_dir / "cellmage.toml").write_text(
     f"""
@@ -29,6 +30,12 @@ model = "openai/fake-fast"
 api_base = "{fake.url}"
 api_key = "sk-ui-tests-not-a-real-key"
 description = "The fake upstream of the UI tests"
+
+[models.fake-other]
+model = "openai/fake-other"
+api_base = "{fake.url}"
+api_key = "sk-ui-tests-not-a-real-key"
 """
 )
+
 os.environ["CELLMAGE_CONFIG"] = str(config_dir / "cellmage.toml")

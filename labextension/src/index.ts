@@ -1,58 +1,52 @@
-import {
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
-import { ICommandPalette, showDialog, Dialog } from '@jupyterlab/apputils';
-import { Widget } from '@lumino/widgets';
+/** Wiring only: the plugin, its settings, its commands in the palette. */
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { IStatus, requestAPI } from './request';
+import { CommandIDs, ICellmageSettings, registerCommands } from './commands';
 
-/** Command ids, one place. */
-export namespace CommandIDs {
-  export const showStatus = 'cellmage:show-status';
-}
+const PLUGIN_ID = 'cellmage-server:plugin';
 
-function describe(status: IStatus): string {
-  const lines = [`cellmage-server ${status.version}`, status.message];
-  if (status.configured) {
-    lines.push(`Default model: ${status.default_model ?? '(none)'}`);
-  }
-  return lines.join('\n');
-}
+const DEFAULTS: ICellmageSettings = { model: '', persona: '', temperature: null, stream: true, renderInterval: 50 };
 
-/** Dialog body that keeps the text's line breaks (and never parses it as HTML). */
-function textBody(text: string): Widget {
-  const node = document.createElement('div');
-  node.className = 'jp-cellmage-StatusBody';
-  node.textContent = text;
-  return new Widget({ node });
-}
-
-/** The plugin: registers the status command (the cell-toolbar action comes next). */
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'cellmage-server:plugin',
-  description: 'Stream LLM answers into notebooks through the Jupyter server.',
+  id: PLUGIN_ID,
+  description: 'Ask an LLM from a notebook cell and stream the answer into its output.',
   autoStart: true,
-  optional: [ICommandPalette],
-  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null) => {
-    app.commands.addCommand(CommandIDs.showStatus, {
-      label: 'CellMage: Server Status',
-      caption: 'Show whether an LLM provider is configured on this server',
-      execute: async () => {
-        let body: string;
-        try {
-          body = describe(await requestAPI<IStatus>('status'));
-        } catch (error) {
-          body = `CellMage is unavailable: ${(error as Error).message}`;
-        }
-        await showDialog({
-          title: 'CellMage',
-          body: textBody(body),
-          buttons: [Dialog.okButton()]
-        });
+  requires: [INotebookTracker],
+  optional: [ICommandPalette, ISettingRegistry],
+  activate: async (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null,
+    registry: ISettingRegistry | null
+  ) => {
+    let current: ICellmageSettings = { ...DEFAULTS };
+    const loaded = registry ? await registry.load(PLUGIN_ID).catch(() => null) : null;
+    const read = () => {
+      if (loaded) {
+        current = { ...DEFAULTS, ...(loaded.composite as Partial<ICellmageSettings>) };
       }
-    });
-    palette?.addItem({ command: CommandIDs.showStatus, category: 'CellMage' });
+    };
+    read();
+    loaded?.changed.connect(read);
+
+    registerCommands(
+      app,
+      tracker,
+      () => current,
+      async model => {
+        if (loaded) {
+          await loaded.set('model', model);
+        } else {
+          current = { ...current, model };
+        }
+      }
+    );
+    for (const command of [CommandIDs.run, CommandIDs.stop, CommandIDs.chooseModel, CommandIDs.showStatus]) {
+      palette?.addItem({ command, category: 'CellMage' });
+    }
   }
 };
 

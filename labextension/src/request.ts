@@ -5,6 +5,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { SSEParser } from './sse';
+
 /** The API root, relative to the server's base URL. */
 export const API_PATH = 'cellmage/api';
 
@@ -60,4 +62,62 @@ export async function requestAPI<T>(
     throw new CellmageRequestError(message, response.status);
   }
   return body as T;
+}
+
+/** One event of an answer's stream (wire contract v1). */
+export interface IAnswerEvent {
+  event: 'start' | 'delta' | 'usage' | 'error' | 'done' | string;
+  // JSON boundary: the event's data object as the server sent it.
+  data: any;
+}
+
+/**
+ * POST `chat` and call `onEvent` for each event of the answer as it arrives. Resolves when the
+ * stream ends; `signal` aborts the request, which makes the server cancel the provider's.
+ * Errors before the stream (4xx/5xx) reject with a CellmageRequestError.
+ */
+export async function streamAnswer(
+  body: Record<string, unknown>,
+  onEvent: (event: IAnswerEvent) => void,
+  signal: AbortSignal,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const url = URLExt.join(settings.baseUrl, API_PATH, 'chat');
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(
+      url,
+      { method: 'POST', body: JSON.stringify(body), signal, headers: { Accept: 'text/event-stream' } },
+      settings
+    );
+  } catch (error) {
+    if (signal.aborted) {
+      throw error;
+    }
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok || !response.body) {
+    const text = await response.text();
+    let message = response.statusText;
+    try {
+      message = JSON.parse(text).message ?? message;
+    } catch {
+      if (response.status === 404) {
+        message = 'The cellmage server extension is not enabled on this Jupyter server.';
+      }
+    }
+    throw new CellmageRequestError(message, response.status);
+  }
+  const parser = new SSEParser();
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    const events = done ? parser.end() : parser.push(value);
+    for (const e of events) {
+      onEvent({ event: e.event, data: JSON.parse(e.data) });
+    }
+    if (done) {
+      return;
+    }
+  }
 }

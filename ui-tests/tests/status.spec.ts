@@ -13,7 +13,7 @@ test.describe('CellMage lab plugin', () => {
     const dialog = page.locator('.jp-Dialog');
     await expect(dialog).toBeVisible();
     await expect(dialog).toContainText('cellmage-server 0.1.0');
-    await expect(dialog).toContainText('1 model(s) available.');
+    await expect(dialog).toContainText('2 model(s) available.');
     await expect(dialog).toContainText('Default model: fake-fast');
     await page.screenshot({ path: test.info().outputPath('status-dialog.png') });
   });

@@ -1,0 +1,262 @@
+/**
+ * The commands: ask the LLM with the active code cell as prompt (the cell-toolbar button),
+ * stop it, pick the default model, show the server's status.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Cell, ICodeCellModel } from '@jupyterlab/cells';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ServerConnection } from '@jupyterlab/services';
+import { LabIcon, stopIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { RenderScheduler } from './coalesce';
+import { FlagError, splitCell } from './flags';
+import { AnswerOutput, IAnswerMeta } from './output';
+import { CellmageRequestError, IStatus, requestAPI, streamAnswer } from './request';
+
+export namespace CommandIDs {
+  export const run = 'cellmage:run-cell';
+  export const stop = 'cellmage:stop';
+  export const chooseModel = 'cellmage:choose-model';
+  export const showStatus = 'cellmage:show-status';
+}
+
+/** The plugin's settings (schema/plugin.json). */
+export interface ICellmageSettings {
+  model: string;
+  persona: string;
+  temperature: number | null;
+  stream: boolean;
+  renderInterval: number;
+}
+
+export const askIcon = new LabIcon({
+  name: 'cellmage:ask',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16"><path class="jp-icon3" fill="#616161" ' +
+    'd="M12 2l1.9 5.6L19.5 9.5l-5.6 1.9L12 17l-1.9-5.6L4.5 9.5l5.6-1.9zM19 14l.9 2.6 2.6.9-2.6.9L19 21l-.9-2.6-2.6-.9 2.6-.9z"/></svg>'
+});
+
+const STREAMING_CLASS = 'jp-cellmage-streaming';
+
+function textBody(text: string): Widget {
+  const node = document.createElement('div');
+  node.className = 'jp-cellmage-StatusBody';
+  node.textContent = text;
+  return new Widget({ node });
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof CellmageRequestError) {
+    const hint =
+      error.status === 503
+        ? ' Ask the server admin to configure a provider (cellmage.toml).'
+        : error.status === 404
+          ? ' Check the model and persona names (CellMage: Choose Model lists the models).'
+          : '';
+    return `CellMage: ${error.message} (HTTP ${error.status}).${hint}`;
+  }
+  if (error instanceof ServerConnection.NetworkError) {
+    return 'CellMage: cannot reach the Jupyter server. Check that it is running, then try again.';
+  }
+  return `CellMage: the answer failed: ${(error as Error).message ?? error}`;
+}
+
+export function registerCommands(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker,
+  settings: () => ICellmageSettings,
+  setModel: (model: string) => Promise<void>
+): void {
+  const running = new Map<string, AbortController>();
+  const changed = () => {
+    app.commands.notifyCommandChanged(CommandIDs.run);
+    app.commands.notifyCommandChanged(CommandIDs.stop);
+  };
+  const activeCodeCell = (): Cell | null => {
+    const cell = tracker.activeCell;
+    return cell && cell.model.type === 'code' ? cell : null;
+  };
+
+  async function ask(cell: Cell): Promise<void> {
+    const model = cell.model as ICodeCellModel;
+    const output = new AnswerOutput(model);
+    const prefs = settings();
+    let parsed;
+    try {
+      parsed = splitCell(model.sharedModel.getSource());
+    } catch (error) {
+      output.begin();
+      output.problem(error instanceof FlagError ? `CellMage: ${error.message}` : String(error));
+      return;
+    }
+    const { flags, prompt } = parsed;
+    if (!prompt.trim()) {
+      output.begin();
+      output.problem('CellMage: the cell is empty: write the prompt (under a %%llm line, if you use one).');
+      return;
+    }
+    const body: Record<string, unknown> = { prompt, stream: true };
+    const chosen = {
+      model: flags.model ?? (prefs.model || undefined),
+      persona: flags.persona ?? (prefs.persona || undefined),
+      temperature: flags.temperature ?? prefs.temperature ?? undefined,
+      max_tokens: flags.max_tokens
+    };
+    for (const [key, value] of Object.entries(chosen)) {
+      if (value !== undefined) {
+        body[key] = value;
+      }
+    }
+    const live = flags.stream ?? prefs.stream;
+
+    const controller = new AbortController();
+    running.set(model.id, controller);
+    cell.node.classList.add(STREAMING_CLASS);
+    cell.node.setAttribute('aria-busy', 'true');
+    changed();
+
+    let text = '';
+    const meta: IAnswerMeta = {};
+    const started = performance.now();
+    const markdown = () => (meta.stopped ? `${text}\n\n*⏹ Stopped.*` : text);
+    const scheduler = new RenderScheduler(() => output.render(markdown(), meta), prefs.renderInterval);
+    output.begin();
+    let failure: string | null = null;
+    try {
+      await streamAnswer(
+        body,
+        ({ event, data }) => {
+          if (event === 'delta') {
+            text += data.text;
+            if (live) {
+              scheduler.changed(text.length);
+            }
+          } else if (event === 'start') {
+            meta.model = data.model;
+            meta.persona = data.persona;
+          } else if (event === 'usage') {
+            meta.usage = data;
+          } else if (event === 'error') {
+            meta.error = data;
+            if (data.code === 'cancelled') {
+              meta.stopped = true;
+            }
+          } else if (event === 'done') {
+            meta.finish_reason = data.finish_reason;
+            meta.elapsed_ms = data.elapsed_ms;
+          }
+        },
+        controller.signal
+      );
+    } catch (error) {
+      if (controller.signal.aborted) {
+        meta.stopped = true;
+      } else {
+        failure = describeFailure(error);
+      }
+    } finally {
+      meta.elapsed_ms = meta.elapsed_ms ?? Math.round(performance.now() - started);
+      scheduler.dispose();
+      if (text || meta.stopped || !failure) {
+        output.render(markdown(), meta);
+      }
+      if (meta.error && meta.error.code !== 'cancelled') {
+        output.problem(`CellMage error (${meta.error.code}): ${meta.error.message}`);
+      }
+      if (failure) {
+        output.problem(failure);
+      }
+      running.delete(model.id);
+      cell.node.classList.remove(STREAMING_CLASS);
+      cell.node.removeAttribute('aria-busy');
+      const panel = tracker.currentWidget;
+      if (panel) {
+        panel.context.model.dirty = true;
+      }
+      changed();
+    }
+  }
+
+  app.commands.addCommand(CommandIDs.run, {
+    label: () => (activeRunning() ? 'Stop the Answer' : 'Ask the LLM'),
+    caption: () =>
+      activeRunning()
+        ? 'Stop the answer streaming into this cell (Escape)'
+        : 'Send this cell to the LLM and stream the answer into its output',
+    icon: () => (activeRunning() ? stopIcon : askIcon),
+    isVisible: () => activeCodeCell() !== null,
+    isEnabled: () => activeCodeCell() !== null,
+    execute: async () => {
+      const cell = activeCodeCell();
+      if (!cell) {
+        return;
+      }
+      const current = running.get(cell.model.id);
+      if (current) {
+        current.abort(); // a second press stops rather than starting another answer
+        return;
+      }
+      await ask(cell);
+    }
+  });
+
+  function activeRunning(): boolean {
+    const cell = activeCodeCell();
+    return cell !== null && running.has(cell.model.id);
+  }
+
+  app.commands.addCommand(CommandIDs.stop, {
+    label: 'Stop the LLM Answers',
+    caption: 'Stop every answer streaming into a cell',
+    isEnabled: () => running.size > 0,
+    execute: () => {
+      for (const controller of running.values()) {
+        controller.abort();
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.chooseModel, {
+    label: 'CellMage: Choose Model',
+    caption: 'Pick the model the cell-toolbar action uses by default',
+    execute: async () => {
+      let answer: { default: string; models: { name: string; description: string }[] };
+      try {
+        answer = await requestAPI('models');
+      } catch (error) {
+        await showDialog({ title: 'CellMage', body: textBody(describeFailure(error)), buttons: [Dialog.okButton()] });
+        return;
+      }
+      const names = answer.models.map(m => m.name);
+      const current = settings().model || answer.default;
+      const picked = await InputDialog.getItem({
+        title: 'Default model for CellMage',
+        items: names,
+        current: Math.max(0, names.indexOf(current))
+      });
+      if (picked.button.accept && picked.value) {
+        await setModel(picked.value);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.showStatus, {
+    label: 'CellMage: Server Status',
+    caption: 'Show whether an LLM provider is configured on this server',
+    execute: async () => {
+      let lines: string[];
+      try {
+        const status = await requestAPI<IStatus>('status');
+        lines = [`cellmage-server ${status.version}`, status.message];
+        if (status.configured) {
+          lines.push(`Default model: ${status.default_model ?? '(none)'}`);
+        }
+      } catch (error) {
+        lines = [describeFailure(error)];
+      }
+      await showDialog({ title: 'CellMage', body: textBody(lines.join('\n')), buttons: [Dialog.okButton()] });
+    }
+  });
+}

@@ -1,0 +1,171 @@
+/**
+ * The `%%llm` flag grammar, the same as the kernel magic's (cellmage_server/flags.py): both are
+ * tested against tests/flag_cases.json. Pure: no JupyterLab imports.
+ */
+
+export const MAGIC = '%%llm';
+
+export const USAGE =
+  'usage: %%llm [-m MODEL] [-t TEMPERATURE] [-p PERSONA] [--max-tokens N] ' +
+  '[--stream | --no-stream] [--no-history] [-o NAME]';
+
+type Kind = 'str' | 'float' | 'int' | 'true' | 'false';
+
+interface IFlag {
+  names: string[];
+  dest: keyof ICellFlags;
+  kind: Kind;
+  lo?: number;
+  hi?: number;
+}
+
+const FLAGS: IFlag[] = [
+  { names: ['-m', '--model'], dest: 'model', kind: 'str' },
+  { names: ['-t', '--temperature'], dest: 'temperature', kind: 'float', lo: 0, hi: 2 },
+  { names: ['-p', '--persona'], dest: 'persona', kind: 'str' },
+  { names: ['--max-tokens'], dest: 'max_tokens', kind: 'int', lo: 1 },
+  { names: ['--stream'], dest: 'stream', kind: 'true' },
+  { names: ['--no-stream'], dest: 'stream', kind: 'false' },
+  { names: ['--no-history'], dest: 'history', kind: 'false' },
+  { names: ['-o', '--output'], dest: 'output', kind: 'str' }
+];
+
+/** What a flag line set; absent keys were not given. */
+export interface ICellFlags {
+  model?: string;
+  temperature?: number;
+  persona?: string;
+  max_tokens?: number;
+  stream?: boolean;
+  history?: boolean;
+  output?: string;
+}
+
+/** A flag line that cannot be read; the message ends with the usage line. */
+export class FlagError extends Error {
+  constructor(message: string) {
+    super(`${message}\n${USAGE}`);
+    this.name = 'FlagError';
+  }
+}
+
+/** Split like Python's shlex.split (POSIX): quotes and backslashes, whitespace between words. */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  let quote: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (quote) {
+      if (ch === quote) {
+        quote = null;
+      } else if (ch === '\\' && quote === '"' && i + 1 < line.length && '\\"$`\n'.includes(line[i + 1])) {
+        word += line[++i];
+      } else {
+        word += ch;
+      }
+    } else if (/\s/.test(ch)) {
+      if (word !== null) {
+        words.push(word);
+        word = null;
+      }
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      word = word ?? '';
+    } else if (ch === '\\') {
+      if (i + 1 >= line.length) {
+        throw new FlagError('cannot read the flags: No escaped character');
+      }
+      word = (word ?? '') + line[++i];
+    } else {
+      word = (word ?? '') + ch;
+    }
+  }
+  if (quote) {
+    throw new FlagError('cannot read the flags: No closing quotation');
+  }
+  if (word !== null) {
+    words.push(word);
+  }
+  return words;
+}
+
+function isIdentifier(text: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(text);
+}
+
+function convert(flag: IFlag, name: string, raw: string): string | number {
+  if (flag.kind === 'str') {
+    if (!raw || raw.startsWith('-')) {
+      throw new FlagError(`${name} needs a value`);
+    }
+    if (flag.dest === 'output' && !isIdentifier(raw)) {
+      throw new FlagError(`${name} needs a Python variable name, not '${raw}'`);
+    }
+    return raw;
+  }
+  const value = Number(raw.trim());
+  const valid = raw.trim() !== '' && Number.isFinite(value) && (flag.kind !== 'int' || /^[+-]?\d+$/.test(raw.trim()));
+  if (!valid) {
+    const kind = flag.kind === 'int' ? 'a whole number' : 'a number';
+    throw new FlagError(`${name} needs ${kind}, not '${raw}'`);
+  }
+  if ((flag.lo !== undefined && value < flag.lo) || (flag.hi !== undefined && value > flag.hi)) {
+    const bounds = flag.hi !== undefined ? `from ${flag.lo} to ${flag.hi}` : `at least ${flag.lo}`;
+    throw new FlagError(`${name} must be ${bounds}, not ${raw}`);
+  }
+  return value;
+}
+
+/** Parse the flags after `%%llm`, or throw a FlagError. */
+export function parseFlags(line: string): ICellFlags {
+  const words = shellWords(line);
+  const flags: Record<string, unknown> = {};
+  const given: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i];
+    let name = word;
+    let inline: string | null = null;
+    if (word.startsWith('--') && word.includes('=')) {
+      name = word.slice(0, word.indexOf('='));
+      inline = word.slice(word.indexOf('=') + 1);
+    }
+    const flag = FLAGS.find(f => f.names.includes(name));
+    if (!flag) {
+      throw new FlagError(word.startsWith('-') ? `unknown flag '${word}'` : `unexpected word '${word}'`);
+    }
+    if (flag.kind === 'true' || flag.kind === 'false') {
+      if (inline !== null) {
+        throw new FlagError(`${name} takes no value`);
+      }
+      flags[flag.dest] = flag.kind === 'true';
+    } else {
+      let raw: string;
+      if (inline !== null) {
+        raw = inline;
+      } else if (i + 1 < words.length) {
+        raw = words[++i];
+      } else {
+        throw new FlagError(`${name} needs a value`);
+      }
+      flags[flag.dest] = convert(flag, name, raw);
+    }
+    given.push(name);
+  }
+  if (given.includes('--stream') && given.includes('--no-stream')) {
+    throw new FlagError('--stream and --no-stream contradict each other');
+  }
+  return flags as ICellFlags;
+}
+
+/** A cell's text: the flags of a first `%%llm` line (if any) and the prompt after it. */
+export function splitCell(text: string): { flags: ICellFlags; prompt: string } {
+  const newline = text.indexOf('\n');
+  const first = newline === -1 ? text : text.slice(0, newline);
+  const rest = newline === -1 ? '' : text.slice(newline + 1);
+  const trimmed = first.trim();
+  if (trimmed === MAGIC || first.trimStart().startsWith(MAGIC + ' ')) {
+    return { flags: parseFlags(trimmed.slice(MAGIC.length)), prompt: rest };
+  }
+  return { flags: {}, prompt: text };
+}

@@ -1,0 +1,139 @@
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { APIRequestContext } from '@playwright/test';
+
+// The fake provider runs inside the Jupyter server under test (jupyter_server_test_config.py).
+const FAKE = 'http://127.0.0.1:8891/_fake';
+
+async function script(request: APIRequestContext, ...scripts: Record<string, unknown>[]) {
+  await request.post(`${FAKE}/reset`);
+  await request.post(`${FAKE}/script`, { data: scripts });
+}
+
+async function received(request: APIRequestContext): Promise<any[]> {
+  return (await (await request.get(`${FAKE}/received`)).json()).received;
+}
+
+function words(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `word${i} `);
+}
+
+/** A new notebook whose first cell holds `source`, selected, with its cell toolbar showing. */
+async function promptCell(page: IJupyterLabPageFixture, source: string) {
+  await page.notebook.createNew();
+  await page.notebook.setCell(0, 'code', source);
+  await page.notebook.selectCells(0);
+}
+
+const askButton = (page: IJupyterLabPageFixture) =>
+  page.locator('.jp-cell-toolbar [data-command="cellmage:run-cell"]').first();
+
+/** Record when the active cell's output model changes, from inside the page. */
+async function watchOutputs(page: IJupyterLabPageFixture) {
+  await page.evaluate(() => {
+    const panel = (window as any).jupyterapp.shell.currentWidget;
+    const stamps: number[] = [];
+    (window as any).cellmageStamps = stamps;
+    panel.content.activeCell.model.outputs.changed.connect(() => stamps.push(performance.now()));
+  });
+}
+
+const outputText = (page: IJupyterLabPageFixture) =>
+  page.locator('.jp-Cell').first().locator('.jp-OutputArea-output').first();
+
+test.describe('Ask the LLM from a cell', () => {
+  test('the toolbar button streams the answer into the output, incrementally', async ({ page, request }) => {
+    await script(request, { chunks: words(30), interval: 0.06 });
+    await promptCell(page, 'Explain streaming.');
+    await watchOutputs(page);
+
+    await askButton(page).click();
+
+    await expect(outputText(page)).toContainText('word29', { timeout: 20000 });
+    const stamps: number[] = await page.evaluate(() => (window as any).cellmageStamps);
+    // The output changed many times, spread over the ~1.8 s the provider took: streamed, not at the end
+    expect(stamps.length).toBeGreaterThan(5);
+    expect(stamps[stamps.length - 1] - stamps[0]).toBeGreaterThan(800);
+    await expect(page.locator('.jp-Cell').first()).not.toHaveClass(/jp-cellmage-streaming/);
+  });
+
+  test('a %%llm line sets model and temperature on the provider call', async ({ page, request }) => {
+    await script(request, { chunks: ['ok'] });
+    await promptCell(page, '%%llm --model fake-other --temperature 0.3\nSay hi');
+
+    await askButton(page).click();
+
+    await expect(outputText(page)).toContainText('ok');
+    const calls = await received(request);
+    expect(calls[0].body.model).toBe('fake-other');
+    expect(calls[0].body.temperature).toBe(0.3);
+    expect(calls[0].body.messages.at(-1).content.trim()).toBe('Say hi');
+  });
+
+  test('stop mid-answer closes the provider request and keeps the partial text', async ({ page, request }) => {
+    await script(request, { chunks: words(200), interval: 0.05 });
+    await promptCell(page, 'Write at length.');
+    await askButton(page).click();
+    await expect(outputText(page)).toContainText('word3', { timeout: 20000 });
+    await page.screenshot({ path: test.info().outputPath('streaming.png') });
+
+    await askButton(page).click(); // the same button now stops
+
+    await expect(outputText(page)).toContainText('Stopped');
+    await expect(outputText(page)).toContainText('word0 word1 word2 word3');
+    await expect.poll(async () => (await received(request))[0].closed_by_client).toBe(true);
+    expect((await received(request))[0].chunks_sent).toBeLessThan(100);
+  });
+
+  test('a provider failure mid-answer shows a themed error under the partial text', async ({ page, request }) => {
+    await script(request, { chunks: words(6), interval: 0.05, drop_after: 3 });
+    await promptCell(page, 'This will break.');
+
+    await askButton(page).click();
+
+    const error = page.locator('.jp-Cell').first().locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
+    await expect(error).toContainText('CellMage error (upstream)');
+    await expect(outputText(page)).toContainText('word0 word1 word2');
+    await page.screenshot({ path: test.info().outputPath('error.png') });
+  });
+
+  test('the saved notebook holds the Markdown answer and its metadata', async ({ page, request }) => {
+    await script(request, { chunks: ['**bold** ', 'answer'] });
+    await promptCell(page, 'Answer in Markdown.');
+    await askButton(page).click();
+    await expect(outputText(page)).toContainText('bold answer');
+
+    await page.notebook.save();
+
+    const path = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.context.path);
+    const response = await request.get(`/api/contents/${path}?content=1`);
+    const cell = (await response.json()).content.cells[0];
+    expect(cell.execution_count).toBeNull();
+    expect(cell.outputs[0].output_type).toBe('display_data');
+    expect(cell.outputs[0].data['text/markdown']).toBe('**bold** answer');
+    const meta = cell.outputs[0].metadata.cellmage;
+    expect(meta.model).toBe('fake-fast');
+    expect(meta.usage.total_tokens).toBe(10);
+    expect(meta.finish_reason).toBe('stop');
+    expect(typeof meta.elapsed_ms).toBe('number');
+  });
+
+  test('the default model setting is used when the cell names none', async ({ page, request }) => {
+    await script(request, { chunks: ['ok'] });
+    await page.evaluate(async () => {
+      const registry = await (window as any).galata.getPlugin('@jupyterlab/apputils-extension:settings');
+      await registry.set('cellmage-server:plugin', 'model', 'fake-other');
+    });
+    try {
+      await promptCell(page, 'Which model?');
+      await askButton(page).click();
+      await expect(outputText(page)).toContainText('ok');
+      expect((await received(request))[0].body.model).toBe('fake-other');
+    } finally {
+      await page.evaluate(async () => {
+        const registry = await (window as any).galata.getPlugin('@jupyterlab/apputils-extension:settings');
+        await registry.set('cellmage-server:plugin', 'model', '');
+      });
+    }
+  });
+});
+
