@@ -96,6 +96,30 @@ test.describe('Ask the LLM from a cell', () => {
     await page.screenshot({ path: test.info().outputPath('error.png') });
   });
 
+  test('a refused request says what to do, without an answer', async ({ page, request }) => {
+    await script(request);
+    await promptCell(page, '%%llm --model no-such-model\nhi');
+
+    await askButton(page).click();
+
+    const error = page.locator('.jp-Cell').first().locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
+    await expect(error).toContainText("Unknown model 'no-such-model'");
+    await expect(error).toContainText('HTTP 404');
+    expect(await received(request)).toHaveLength(0);
+  });
+
+  test('Escape stops the answer', async ({ page, request }) => {
+    await script(request, { chunks: words(200), interval: 0.05 });
+    await promptCell(page, 'Write at length.');
+    await askButton(page).click();
+    await expect(outputText(page)).toContainText('word2', { timeout: 20000 });
+
+    await page.keyboard.press('Escape');
+
+    await expect(outputText(page)).toContainText('Stopped');
+    await expect.poll(async () => (await received(request))[0].closed_by_client).toBe(true);
+  });
+
   test('the saved notebook holds the Markdown answer and its metadata', async ({ page, request }) => {
     await script(request, { chunks: ['**bold** ', 'answer'] });
     await promptCell(page, 'Answer in Markdown.');
