@@ -11,6 +11,7 @@ from . import kernel_env
 from .config import ConfigError, LoadedConfig, load_config
 from .errors import NotConfigured
 from .handlers import API_PATH, default_handlers
+from .history import Store
 from .personas import PersonaStore
 from .pricing import Pricing
 from .providers import Provider
@@ -28,6 +29,7 @@ class CellmageState:
     streams: Streams
     providers: dict[str, Provider]  # by path: "openai", and "litellm" when a model needs it
     pricing: Pricing
+    store: Store | None  # conversations and the usage ledger
 
     def require_config(self) -> LoadedConfig:
         """The configuration, or 503 saying why there is none usable."""
@@ -36,6 +38,9 @@ class CellmageState:
                 f"CellMage is not available: {self.config_error} Fix the configuration and restart the server."
             )
         return self.config
+
+
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 
 class CellmageApp(ExtensionApp):
@@ -75,10 +80,19 @@ class CellmageApp(ExtensionApp):
 
         pricing = Pricing()
         pricing.load_in_background()
+        store = Store(config.settings.resolved_history_db) if config is not None else None
         self.settings["cellmage"] = CellmageState(
             config=config, config_error=error, personas=personas, streams=streams,
-            providers=providers, pricing=pricing,
+            providers=providers, pricing=pricing, store=store,
         )
+        if store is not None:
+            # Renamed or moved notebooks keep their conversations.
+            self.serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
+
+    async def _on_contents_event(self, logger: object, schema_id: str, data: dict) -> None:
+        store = self.settings["cellmage"].store
+        if data.get("action") == "rename" and store is not None and data.get("source_path"):
+            await store.rename(data["source_path"].strip("/"), data["path"].strip("/"))
 
     def _providers(self, config: LoadedConfig) -> dict[str, Provider]:
         timeouts, secrets = config.settings.timeouts, config.secret_values()
@@ -111,4 +125,6 @@ class CellmageApp(ExtensionApp):
         state.streams.cancel_all()
         for provider in state.providers.values():
             await provider.aclose()
+        if state.store is not None:
+            state.store.close()
 

@@ -111,6 +111,9 @@ class Limits(BaseModel):
     ping_interval: float = Field(
         15.0, gt=0, le=15, description="Seconds of silence after which the stream sends a `: ping` comment."
     )
+    history_chars: int = Field(
+        24_000, ge=0, description="Most characters of earlier turns sent with a prompt; the oldest go first."
+    )
 
 
 class Timeouts(BaseModel):
@@ -157,6 +160,11 @@ class CellmageSettings(BaseSettings):
         "then the built-in personas. Default: `cellmage/personas` in each Jupyter config "
         "directory, system (team) before user.",
     )
+    history_db: Path | None = Field(
+        None,
+        description="SQLite file of conversations and the usage ledger. None: "
+        "`cellmage/conversations.sqlite3` in the Jupyter data directory.",
+    )
     limits: Limits = Field(default_factory=Limits, description="Per-request and per-user limits.")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Provider timeouts, in seconds.")
 
@@ -193,6 +201,14 @@ class CellmageSettings(BaseSettings):
             if self.default_model not in self.allowed:
                 raise ValueError(f"default_model: {self.default_model!r} is not in allowed_models")
         return self
+
+    @property
+    def resolved_history_db(self) -> Path:
+        if self.history_db is not None:
+            return self.history_db.expanduser()
+        from jupyter_core.paths import jupyter_data_dir
+
+        return Path(jupyter_data_dir()) / "cellmage" / "conversations.sqlite3"
 
     @property
     def allowed(self) -> list[str]:

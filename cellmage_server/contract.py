@@ -36,6 +36,9 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
     stream: bool = True
+    conversation: str | None = Field(None, min_length=1, max_length=4096)
+    cell_id: str | None = Field(None, min_length=1, max_length=256)
+    history: bool = True
 
     @field_validator("prompt")
     @classmethod

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server._tz import utcnow
@@ -19,6 +22,7 @@ from tornado import web
 from ._version import __version__
 from .contract import comment, dumps, frame, parse_chat_request, usage_data
 from .errors import CellmageError, PayloadTooLarge, http_error, sse_error
+from .history import LedgerEntry, Store, Turn, totals
 from .relay import Outcome, Relay
 from .resolve import HOW_TO_CONFIGURE, plan_answer
 
@@ -41,6 +45,22 @@ class CellmageHandler(APIHandler):
     @property
     def username(self) -> str:
         return self.current_user.username
+
+    def conversation_id(self, raw: str) -> str:
+        """A conversation's id: the notebook's API path. Kernels know their notebook by its file
+        path (JPY_SESSION_NAME); one under the server's root becomes the same API path."""
+        root = os.path.abspath(self.settings.get("server_root_dir") or self.contents_manager.root_dir)
+        if os.path.isabs(raw):
+            absolute = os.path.abspath(raw)
+            if absolute.startswith(root + os.sep):
+                return absolute[len(root) + 1 :].replace(os.sep, "/")
+        return raw.strip("/")
+
+    def store(self) -> Store:
+        state = self.cellmage
+        state.require_config()
+        assert state.store is not None
+        return state.store
 
     def touch(self) -> None:
         """Count a running answer as server activity, so idle cullers leave the server up."""
@@ -96,7 +116,11 @@ class ChatHandler(CellmageHandler):
             if len(self.request.body) > limit:
                 raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
             request = parse_chat_request(self.request.body)
-            plan = plan_answer(request, config, state.personas)
+            conversation = self.conversation_id(request.conversation) if request.conversation else None
+            earlier = []
+            if conversation is not None and request.history and state.store is not None:
+                earlier = await state.store.earlier_turns(conversation, request.cell_id)
+            plan = plan_answer(request, config, state.personas, earlier)
             state.streams.check_capacity(self.username)
         except CellmageError as e:
             raise http_error(e) from e
@@ -118,16 +142,50 @@ class ChatHandler(CellmageHandler):
                 self.set_header("Content-Type", "text/event-stream; charset=utf-8")
                 self.set_header("Cache-Control", "no-cache")
                 self.set_header("X-Accel-Buffering", "no")
-                start = {"id": relay.id, "model": plan.alias, "persona": persona}
+                start = {
+                    "id": relay.id, "model": plan.alias, "persona": persona,
+                    "history": {"turns": plan.history_turns, "dropped": plan.history_dropped},
+                }
                 sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
         if outcome.usage is not None:
             outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
         self._log_answer(outcome, plan.alias)
+        await self._remember(request, conversation, plan.alias, persona, outcome)
         if request.stream:
             self._end_stream(relay, outcome)
         else:
             self._answer_whole(relay, plan.alias, outcome)
+
+    async def _remember(self, request: Any, conversation: str | None, alias: str, persona: str | None, outcome: Outcome) -> None:
+        """The turn (when the answer belongs to a conversation) and the ledger entry."""
+        store = self.cellmage.store
+        if store is None:
+            return
+        usage = outcome.usage
+        status = "ok" if outcome.error is None else ("cancelled" if outcome.finish_reason == "cancelled" else "error")
+        try:
+            if conversation is not None:
+                turn = Turn(
+                    cell_id=request.cell_id or f"anonymous-{uuid.uuid4().hex}",
+                    prompt=request.prompt, answer=outcome.text, model=alias, persona=persona, status=status,
+                    error=outcome.error.message if outcome.error else None,
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                    cost_usd=usage.cost_usd if usage else None,
+                )
+                await store.save_turn(conversation, turn)
+            await store.record(
+                LedgerEntry(
+                    user=self.username, model=alias,
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                    cost_usd=usage.cost_usd if usage else None,
+                    elapsed_ms=outcome.elapsed_ms, outcome=outcome.finish_reason,
+                )
+            )
+        except sqlite3.Error as e:  # the answer itself stands; the log says what was not kept
+            self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
 
     def _end_stream(self, relay: Relay, outcome: Outcome) -> None:
         if relay.silent:
@@ -243,6 +301,56 @@ class StatusHandler(CellmageHandler):
         )
 
 
+class ConversationHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, conversation: str) -> None:
+        """A conversation's turns, in notebook order (the id is the URL-encoded notebook path)."""
+        try:
+            turns = await self.store().turns(self.conversation_id(conversation))
+        except CellmageError as e:
+            raise http_error(e) from e
+        self.finish(
+            dumps({"id": self.conversation_id(conversation), "turns": [t.public() for t in turns], "totals": totals(turns)})
+        )
+
+    @web.authenticated
+    @authorized
+    async def delete(self, conversation: str) -> None:
+        """Forget a conversation's turns."""
+        try:
+            await self.store().clear(self.conversation_id(conversation))
+        except CellmageError as e:
+            raise http_error(e) from e
+        self.set_status(204)
+        self.finish()
+
+
+class TurnHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, conversation: str, cell_id: str) -> None:
+        """Forget one cell's turn."""
+        try:
+            await self.store().delete_turn(self.conversation_id(conversation), cell_id)
+        except CellmageError as e:
+            raise http_error(e) from e
+        self.set_status(204)
+        self.finish()
+
+
+class UsageHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The current user's totals by day and model (never another user's)."""
+        try:
+            usage = await self.store().usage(self.username)
+        except CellmageError as e:
+            raise http_error(e) from e
+        self.finish(dumps(usage))
+
+
 # Routes as data: (pattern under API_PATH, handler).
 default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     ("chat", ChatHandler),
@@ -250,4 +358,7 @@ default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     ("models", ModelsHandler),
     ("personas", PersonasHandler),
     ("status", StatusHandler),
+    (r"conversations/([^/]+)/turns/([^/]+)", TurnHandler),
+    (r"conversations/([^/]+)", ConversationHandler),
+    ("usage", UsageHandler),
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .config import OPENAI_COMPATIBLE, LoadedConfig
 from .contract import ChatRequest
 from .errors import BadRequest, Forbidden, NotConfigured, NotFound
+from .history import Turn
 from .personas import Persona, PersonaStore
 from .providers import ProviderCall
 
@@ -27,9 +28,32 @@ class Plan:
     persona: Persona | None
     call: ProviderCall
     path: str  # which provider path serves it: "openai" or "litellm"
+    history_turns: int = 0  # earlier turns sent with the prompt
+    history_dropped: int = 0  # earlier turns left out to keep within limits.history_chars
 
 
-def plan_answer(request: ChatRequest, config: LoadedConfig, personas: PersonaStore) -> Plan:
+def history_messages(turns: list[Turn], budget: int) -> tuple[list[dict[str, str]], int]:
+    """Earlier turns as chat messages, oldest dropped first to keep within ``budget`` characters;
+    and how many were dropped. Only answered turns count (a stopped or failed one is left out)."""
+    kept: list[Turn] = []
+    used = 0
+    answered = [t for t in turns if t.status == "ok"]
+    for turn in reversed(answered):
+        size = len(turn.prompt) + len(turn.answer)
+        if used + size > budget:
+            break
+        kept.append(turn)
+        used += size
+    kept.reverse()
+    messages = []
+    for turn in kept:
+        messages += [{"role": "user", "content": turn.prompt}, {"role": "assistant", "content": turn.answer}]
+    return messages, len(answered) - len(kept)
+
+
+def plan_answer(
+    request: ChatRequest, config: LoadedConfig, personas: PersonaStore, earlier: list[Turn] | None = None
+) -> Plan:
     """Resolve ``request`` against the configuration, or raise the error a client should see."""
     settings = config.settings
     if not settings.models:
@@ -64,7 +88,8 @@ def plan_answer(request: ChatRequest, config: LoadedConfig, personas: PersonaSto
     if temperature is None and persona is not None:
         temperature = persona.temperature
 
-    messages = [{"role": "user", "content": request.prompt}]
+    history, dropped = history_messages(earlier or [], settings.limits.history_chars)
+    messages = history + [{"role": "user", "content": request.prompt}]
     if persona is not None:
         messages.insert(0, {"role": "system", "content": persona.system_prompt})
 
@@ -81,4 +106,7 @@ def plan_answer(request: ChatRequest, config: LoadedConfig, personas: PersonaSto
         temperature=temperature,
         alias=alias,
     )
-    return Plan(alias=alias, persona=persona, call=call, path=entry.path)
+    return Plan(
+        alias=alias, persona=persona, call=call, path=entry.path,
+        history_turns=len(history) // 2, history_dropped=dropped,
+    )

@@ -108,6 +108,16 @@ class Client:
             raise self._refused(response.status_code, response.content)
         return response.json()
 
+    def delete(self, path: str) -> None:
+        import httpx
+
+        try:
+            response = self._client().delete(path)
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from None
+        if response.status_code not in (200, 204):
+            raise self._refused(response.status_code, response.content)
+
     @contextmanager
     def answer(self, body: dict[str, Any]) -> Iterator[Iterator[tuple[str, dict[str, Any]]]]:
         """POST chat and yield its events as (name, data); leaving the block closes the stream,

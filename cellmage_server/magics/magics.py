@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -43,6 +45,21 @@ class Session:
     stream_by_default: bool = False
 
 
+def notebook_path() -> str | None:
+    """The notebook this kernel runs for: Jupyter's session manager names it in JPY_SESSION_NAME."""
+    return os.environ.get("JPY_SESSION_NAME") or None
+
+
+def current_cell_id(shell: Any) -> str | None:
+    """The id of the cell being run, which JupyterLab and Notebook 7 put in the request's metadata."""
+    kernel = getattr(shell, "kernel", None)
+    try:
+        parent = kernel.get_parent() if kernel is not None else None
+    except Exception:  # an older or non-ipykernel kernel: no cell ids, so every run is a new turn
+        return None
+    return ((parent or {}).get("metadata") or {}).get("cellId")
+
+
 def _say(message: str) -> None:
     print(f"CellMage: {message}", file=sys.stderr)
 
@@ -73,6 +90,13 @@ class LlmMagics(Magics):
             _say("the cell is empty: write the prompt under the %%llm line.")
             return
         body: dict[str, Any] = {"prompt": prompt, "stream": True}
+        conversation = notebook_path()
+        if conversation is not None:
+            body["conversation"] = conversation
+            body["history"] = flags.history is not False
+            cell_id = current_cell_id(self.shell)
+            if cell_id:
+                body["cell_id"] = cell_id
         for key, value in (
             ("model", flags.model or self.session.model),
             ("persona", flags.persona or self.session.persona),
@@ -123,6 +147,9 @@ class LlmMagics(Magics):
     @argument("--list-personas", action="store_true", help="list the server's personas")
     @argument("--list-models", action="store_true", help="list the server's models")
     @argument("--status", action="store_true", help="ask the server how it is configured")
+    @argument("--show-history", action="store_true", help="show this notebook's conversation")
+    @argument("--clear-history", action="store_true", help="forget this notebook's conversation")
+    @argument("--tokens", action="store_true", help="tokens and cost of this notebook's conversation so far")
     def llm_config(self, line: str) -> None:
         """Set this kernel's defaults for %%llm, or show what the server offers."""
         try:
@@ -151,6 +178,12 @@ class LlmMagics(Magics):
                 self._list_personas()
             if args.status:
                 self._status()
+            if args.show_history:
+                self._show_history()
+            if args.clear_history:
+                self._clear_history()
+            if args.tokens:
+                self._tokens()
             if not line.strip():
                 self._summary()
         except CellmageClientError as e:
@@ -207,6 +240,41 @@ class LlmMagics(Magics):
         print(status["message"])
         if status.get("default_model"):
             print(f"server default model: {status['default_model']}")
+
+    def _conversation_path(self) -> str | None:
+        path = notebook_path()
+        if path is None:
+            _say("this kernel is not attached to a notebook, so it has no conversation.")
+        return None if path is None else "conversations/" + quote(path, safe="")
+
+    def _show_history(self) -> None:
+        path = self._conversation_path()
+        if path is None:
+            return
+        turns = self.client().get(path)["turns"]
+        if not turns:
+            print("CellMage: this notebook's conversation is empty.")
+        for i, turn in enumerate(turns, 1):
+            mark = "" if turn["status"] == "ok" else f" [{turn['status']}]"
+            print(f"--- {i}. {turn['model']}{mark}\n> " + turn["prompt"].strip().replace("\n", "\n> "))
+            print(turn["answer"].strip())
+
+    def _clear_history(self) -> None:
+        path = self._conversation_path()
+        if path is not None:
+            self.client().delete(path)
+            print("CellMage: this notebook's conversation is cleared.")
+
+    def _tokens(self) -> None:
+        path = self._conversation_path()
+        if path is None:
+            return
+        totals = self.client().get(path)["totals"]
+        cost = f", ${totals['cost_usd']:.4f}" if totals["cost_usd"] is not None else ""
+        print(
+            f"CellMage: {totals['turns']} turn(s), {totals['prompt_tokens']} prompt + "
+            f"{totals['completion_tokens']} completion tokens{cost}."
+        )
 
     def _summary(self) -> None:
         try:
