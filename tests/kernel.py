@@ -38,11 +38,18 @@ class Kernel:
         self.id = ""
         self.client: Any = None
 
-    async def start(self) -> Kernel:
+    async def start(self, notebook: str | None = None) -> Kernel:
+        """Start a kernel; for ``notebook``, through a session, as JupyterLab does when it opens one."""
         async with self.api.client() as c:
-            started = await c.post(self.api.base + "api/kernels", json={"name": "python3"})
-            started.raise_for_status()
-            self.id = started.json()["id"]
+            if notebook is None:
+                started = await c.post(self.api.base + "api/kernels", json={"name": "python3"})
+                started.raise_for_status()
+                self.id = started.json()["id"]
+            else:
+                body = {"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}}
+                started = await c.post(self.api.base + "api/sessions", json=body)
+                started.raise_for_status()
+                self.id = started.json()["kernel"]["id"]
         manager = self.serverapp.kernel_manager.get_kernel(self.id)
         self.client = manager.client()
         self.client.session.debug = False
@@ -62,10 +69,17 @@ class Kernel:
             response = await c.post(self.api.base + f"api/kernels/{self.id}/interrupt")
             response.raise_for_status()
 
-    async def run(self, code: str, timeout: float = 60, on_message: Any = None) -> CellRun:
-        """Execute ``code`` and collect its iopub messages until the kernel is idle again."""
+    async def run(self, code: str, timeout: float = 60, on_message: Any = None, cell_id: str | None = None) -> CellRun:
+        """Execute ``code`` (as cell ``cell_id``, which JupyterLab puts in the request's metadata)
+        and collect its iopub messages until the kernel is idle again."""
         run = CellRun()
-        msg_id = self.client.execute(code)
+        if cell_id is None:
+            msg_id = self.client.execute(code)
+        else:
+            content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
+            msg = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+            self.client.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()

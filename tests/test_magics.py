@@ -236,3 +236,37 @@ async def test_the_kernel_holds_no_provider_key_and_loads_nothing_heavy(kernel):
     )
 
     assert run.stdout().split("\n")[:2] == ["None False", "[]"]
+
+
+@pytest.fixture
+def notebook_kernel(api, jp_serverapp, jp_asyncio_loop):
+    """A kernel opened for a notebook (through a session), as JupyterLab starts one."""
+    k = Kernel(api, jp_serverapp)
+    jp_asyncio_loop.run_until_complete(k.start(notebook="study/notes.ipynb"))
+    yield k
+    jp_asyncio_loop.run_until_complete(k.stop())
+
+
+async def test_toolbar_and_magic_share_the_notebooks_conversation(notebook_kernel, api, fake_upstream):
+    kernel = await loaded(notebook_kernel)
+    fake_upstream.script(Script(chunks=["toolbar answer"]), Script(chunks=["magic answer"]), Script(chunks=["again"]))
+    # A toolbar turn: the browser sends the notebook's path and the cell's id
+    await api.stream({"prompt": "from the toolbar", "conversation": "study/notes.ipynb", "cell_id": "cell-a"})
+
+    # Then a magic turn in the notebook's kernel sees it
+    await kernel.run("%%llm\nfrom the magic", cell_id="cell-b")
+    assert [(m["role"], m["content"].strip()) for m in fake_upstream.received[-1].body["messages"]] == [
+        ("user", "from the toolbar"), ("assistant", "toolbar answer"), ("user", "from the magic"),
+    ]
+
+    # Re-running the magic cell replaces its turn; --no-history sends the prompt alone
+    await kernel.run("%%llm --no-history\nfrom the magic, again", cell_id="cell-b")
+    assert len(fake_upstream.received[-1].body["messages"]) == 1
+    shown = (await kernel.run("%llm_config --show-history")).stdout()
+    assert shown.count("--- ") == 2 and "from the magic, again" in shown and "toolbar answer" in shown
+    tokens = (await kernel.run("%llm_config --tokens")).stdout()
+    assert "2 turn(s), 14 prompt + 6 completion tokens" in tokens
+
+    cleared = (await kernel.run("%llm_config --clear-history")).stdout()
+    assert "cleared" in cleared
+    assert "is empty" in (await kernel.run("%llm_config --show-history")).stdout()

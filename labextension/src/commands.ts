@@ -13,11 +13,13 @@ import { Widget } from '@lumino/widgets';
 import { RenderScheduler } from './coalesce';
 import { FlagError, splitCell } from './flags';
 import { AnswerOutput, IAnswerMeta } from './output';
-import { CellmageRequestError, IStatus, requestAPI, streamAnswer } from './request';
+import { CellmageRequestError, IConversation, IStatus, requestAPI, streamAnswer } from './request';
 
 export namespace CommandIDs {
   export const run = 'cellmage:run-cell';
   export const stop = 'cellmage:stop';
+  export const showConversation = 'cellmage:show-conversation';
+  export const clearConversation = 'cellmage:clear-conversation';
   export const chooseModel = 'cellmage:choose-model';
   export const showStatus = 'cellmage:show-status';
 }
@@ -98,6 +100,13 @@ export function registerCommands(
       return;
     }
     const body: Record<string, unknown> = { prompt, stream: true };
+    const panel = tracker.currentWidget;
+    if (panel) {
+      // The notebook is the conversation, the cell its turn (shared with the %%llm magic).
+      body.conversation = panel.context.path;
+      body.cell_id = model.id;
+      body.history = flags.history ?? true;
+    }
     const chosen = {
       model: flags.model ?? (prefs.model || undefined),
       persona: flags.persona ?? (prefs.persona || undefined),
@@ -171,7 +180,6 @@ export function registerCommands(
       running.delete(model.id);
       cell.node.classList.remove(STREAMING_CLASS);
       cell.node.removeAttribute('aria-busy');
-      const panel = tracker.currentWidget;
       if (panel) {
         panel.context.model.dirty = true;
       }
@@ -214,6 +222,61 @@ export function registerCommands(
     execute: () => {
       for (const controller of running.values()) {
         controller.abort();
+      }
+    }
+  });
+
+  const conversationPath = (): string | null => {
+    const panel = tracker.currentWidget;
+    return panel ? `conversations/${encodeURIComponent(panel.context.path)}` : null;
+  };
+
+  app.commands.addCommand(CommandIDs.showConversation, {
+    label: 'CellMage: Show Conversation',
+    caption: "Show this notebook's conversation: every cell's prompt and answer, in order",
+    isEnabled: () => tracker.currentWidget !== null,
+    execute: async () => {
+      const path = conversationPath();
+      if (!path) {
+        return;
+      }
+      let text: string;
+      try {
+        const answer = await requestAPI<IConversation>(path);
+        text = answer.turns.length
+          ? answer.turns
+              .map((t, i) => `${i + 1}. ${t.model ?? ''}${t.status === 'ok' ? '' : ` [${t.status}]`}\n> ${t.prompt.trim()}\n${t.answer.trim()}`)
+              .join('\n\n') +
+            `\n\n${answer.totals.turns} turn(s), ${answer.totals.prompt_tokens} + ${answer.totals.completion_tokens} tokens`
+          : "This notebook's conversation is empty.";
+      } catch (error) {
+        text = describeFailure(error);
+      }
+      await showDialog({ title: 'CellMage conversation', body: textBody(text), buttons: [Dialog.okButton()] });
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.clearConversation, {
+    label: 'CellMage: Clear Conversation',
+    caption: "Forget this notebook's conversation: the next answers start afresh",
+    isEnabled: () => tracker.currentWidget !== null,
+    execute: async () => {
+      const path = conversationPath();
+      if (!path) {
+        return;
+      }
+      const confirm = await showDialog({
+        title: 'Clear the conversation?',
+        body: textBody("The server forgets this notebook's earlier prompts and answers. The outputs stay."),
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Clear' })]
+      });
+      if (!confirm.button.accept) {
+        return;
+      }
+      try {
+        await requestAPI(path, { method: 'DELETE' });
+      } catch (error) {
+        await showDialog({ title: 'CellMage', body: textBody(describeFailure(error)), buttons: [Dialog.okButton()] });
       }
     }
   });

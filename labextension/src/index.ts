@@ -44,7 +44,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     );
-    for (const command of [CommandIDs.run, CommandIDs.stop, CommandIDs.chooseModel, CommandIDs.showStatus]) {
+    const inPalette = [
+      CommandIDs.run,
+      CommandIDs.stop,
+      CommandIDs.showConversation,
+      CommandIDs.clearConversation,
+      CommandIDs.chooseModel,
+      CommandIDs.showStatus
+    ];
+    for (const command of inPalette) {
       palette?.addItem({ command, category: 'CellMage' });
     }
   }

@@ -20,6 +20,13 @@ export interface IStatus {
   message: string;
 }
 
+/** `GET conversations/{path}`: a notebook's turns, in order, and what they used. */
+export interface IConversation {
+  id: string;
+  turns: { cell_id: string; prompt: string; answer: string; model: string | null; status: string }[];
+  totals: { turns: number; prompt_tokens: number; completion_tokens: number; cost_usd: number | null };
+}
+
 /** An error answered by the server, carrying its HTTP status. */
 export class CellmageRequestError extends Error {
   constructor(
