@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relay_bench import summary  # noqa: E402
+from relay_bench import print_table, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,12 +55,7 @@ def main() -> None:
         ("main-thread scripting, 8,000 chunks", summary(of(8000, "scriptingMs"), "ms", 0), "—"),
         ("scripting 8,000 ÷ 4,000 chunks", summary(ratios, "×", 2), "≤ 2.3×"),
     ]
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len("measured: median (min–max)"), *(len(r[1]) for r in rows))
-    print(f"\n{'figure':<{width}}  {'measured: median (min–max)':<{value_width}}  goal")
-    print(f"{'-' * width}  {'-' * value_width}  ----")
-    for name, value, goal in rows:
-        print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+    print_table(rows)
     print(f"\n({statistics.median(of(8000, 'seconds')):.1f} s for the 8,000-chunk answer)")
 
 

@@ -18,7 +18,7 @@ from jupyter_client import BlockingKernelClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from relay_bench import TOKEN, jupyter_server, summary  # noqa: E402
+from relay_bench import TOKEN, jupyter_server, print_table, summary  # noqa: E402
 
 from tests.fake_upstream import FakeUpstream, Script  # noqa: E402
 
@@ -116,12 +116,7 @@ def main() -> None:
         ("%load_ext cellmage_server in a fresh kernel", summary(load_ext, "ms"), "≤ 150 ms (CellMage 0.9.7: 2.3 s)"),
         ("cell wall time − provider's streaming time", summary(overhead, "ms"), "≤ 50 ms"),
     ]
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len("measured: median (min–max)"), *(len(r[1]) for r in rows))
-    print(f"\n{'figure':<{width}}  {'measured: median (min–max)':<{value_width}}  goal")
-    print(f"{'-' * width}  {'-' * value_width}  ----")
-    for name, value, goal in rows:
-        print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+    print_table(rows)
 
 
 def _runtime_dir(proc) -> str:

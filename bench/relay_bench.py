@@ -149,6 +149,17 @@ def summary(values: list[float], unit: str, digits: int = 1) -> str:
     return f"{fmt.format(statistics.median(values))} {unit} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    """The benchmarks' one output: figure, measured value, goal."""
+    header = "measured: median (min–max)"
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(header), *(len(r[1]) for r in rows))
+    print(f"\n{'figure':<{width}}  {header:<{value_width}}  goal")
+    print(f"{'-' * width}  {'-' * value_width}  ----")
+    for name, value, goal in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+
+
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
@@ -328,12 +339,7 @@ def main() -> None:
         ("client disconnect → provider connection closed, lean", summary(lean_cut, "ms"), "≤ 50 ms"),
         ("same, litellm path", summary(litellm_cut, "ms"), "≤ 50 ms"),
     ]
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len("measured: median (min–max)"), *(len(r[1]) for r in rows))
-    print(f"\n{'figure':<{width}}  {'measured: median (min–max)':<{value_width}}  goal")
-    print(f"{'-' * width}  {'-' * value_width}  ----")
-    for name, value, goal in rows:
-        print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

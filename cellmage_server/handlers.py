@@ -7,11 +7,13 @@ jupyter-server's ``APIHandler``) turns the mapped ``HTTPError`` into ``{"message
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server._tz import utcnow
@@ -33,6 +35,19 @@ API_PATH = "cellmage/api"
 AUTH_RESOURCE = "cellmage"
 
 log = logging.getLogger(__name__)
+
+
+def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """The one place typed errors become the HTTP errors jupyter-server writes as JSON."""
+
+    @functools.wraps(method)
+    async def wrapper(self: CellmageHandler, *args: str) -> None:
+        try:
+            await method(self, *args)
+        except CellmageError as e:
+            raise http_error(e) from e
+
+    return wrapper
 
 
 class CellmageHandler(APIHandler):
@@ -107,23 +122,21 @@ class ChatHandler(CellmageHandler):
 
     @web.authenticated
     @authorized
+    @mapped
     async def post(self) -> None:
         """Ask a model: the answer streams as SSE events, or comes whole with ``stream: false``."""
         state = self.cellmage
-        try:
-            config = state.require_config()
-            limit = config.settings.limits.max_prompt_bytes
-            if len(self.request.body) > limit:
-                raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
-            request = parse_chat_request(self.request.body)
-            conversation = self.conversation_id(request.conversation) if request.conversation else None
-            earlier = []
-            if conversation is not None and request.history and state.store is not None:
-                earlier = await state.store.earlier_turns(conversation, request.cell_id)
-            plan = plan_answer(request, config, state.personas, earlier)
-            state.streams.check_capacity(self.username)
-        except CellmageError as e:
-            raise http_error(e) from e
+        config = state.require_config()
+        limit = config.settings.limits.max_prompt_bytes
+        if len(self.request.body) > limit:
+            raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
+        request = parse_chat_request(self.request.body)
+        conversation = self.conversation_id(request.conversation) if request.conversation else None
+        earlier = []
+        if conversation is not None and request.history and state.store is not None:
+            earlier = await state.store.earlier_turns(conversation, request.cell_id)
+        plan = plan_answer(request, config, state.personas, earlier)
+        state.streams.check_capacity(self.username)
 
         sse = SSEOutput(self)
         relay = Relay(
@@ -203,7 +216,7 @@ class ChatHandler(CellmageHandler):
         if relay.silent:
             return  # the client is gone
         if outcome.error is not None:
-            raise http_error(outcome.error)
+            raise outcome.error
         self.finish(
             dumps(
                 {
@@ -236,13 +249,10 @@ class ChatHandler(CellmageHandler):
 class CancelHandler(CellmageHandler):
     @web.authenticated
     @authorized
+    @mapped
     async def post(self, stream_id: str) -> None:
         """Stop one of the current user's running answers; its stream ends with ``cancelled``."""
-        try:
-            relay = self.cellmage.streams.get(stream_id, self.username)
-        except CellmageError as e:
-            raise http_error(e) from e
-        relay.cancel()
+        self.cellmage.streams.get(stream_id, self.username).cancel()
         self.set_status(204)
         self.finish()
 
@@ -250,12 +260,10 @@ class CancelHandler(CellmageHandler):
 class ModelsHandler(CellmageHandler):
     @web.authenticated
     @authorized
+    @mapped
     async def get(self) -> None:
         """The model aliases clients may use (no provider details, no secrets)."""
-        try:
-            settings = self.cellmage.require_config().settings
-        except CellmageError as e:
-            raise http_error(e) from e
+        settings = self.cellmage.require_config().settings
         models = [
             {"name": alias, "description": settings.models[alias].description}
             for alias in settings.allowed
@@ -266,6 +274,7 @@ class ModelsHandler(CellmageHandler):
 class PersonasHandler(CellmageHandler):
     @web.authenticated
     @authorized
+    @mapped
     async def get(self) -> None:
         """The personas clients may use."""
         self.finish(json.dumps([p.public() for p in self.cellmage.personas.all()]))
@@ -274,6 +283,7 @@ class PersonasHandler(CellmageHandler):
 class StatusHandler(CellmageHandler):
     @web.authenticated
     @authorized
+    @mapped
     async def get(self) -> None:
         """Version, whether a provider is configured, the default model (no secrets)."""
         state = self.cellmage
@@ -304,24 +314,20 @@ class StatusHandler(CellmageHandler):
 class ConversationHandler(CellmageHandler):
     @web.authenticated
     @authorized
+    @mapped
     async def get(self, conversation: str) -> None:
         """A conversation's turns, in notebook order (the id is the URL-encoded notebook path)."""
-        try:
-            turns = await self.store().turns(self.conversation_id(conversation))
-        except CellmageError as e:
-            raise http_error(e) from e
+        turns = await self.store().turns(self.conversation_id(conversation))
         self.finish(
             dumps({"id": self.conversation_id(conversation), "turns": [t.public() for t in turns], "totals": totals(turns)})
         )
 
     @web.authenticated
     @authorized
+    @mapped
     async def delete(self, conversation: str) -> None:
         """Forget a conversation's turns."""
-        try:
-            await self.store().clear(self.conversation_id(conversation))
-        except CellmageError as e:
-            raise http_error(e) from e
+        await self.store().clear(self.conversation_id(conversation))
         self.set_status(204)
         self.finish()
 
@@ -329,12 +335,10 @@ class ConversationHandler(CellmageHandler):
 class TurnHandler(CellmageHandler):
     @web.authenticated
     @authorized
+    @mapped
     async def delete(self, conversation: str, cell_id: str) -> None:
         """Forget one cell's turn."""
-        try:
-            await self.store().delete_turn(self.conversation_id(conversation), cell_id)
-        except CellmageError as e:
-            raise http_error(e) from e
+        await self.store().delete_turn(self.conversation_id(conversation), cell_id)
         self.set_status(204)
         self.finish()
 
@@ -342,13 +346,10 @@ class TurnHandler(CellmageHandler):
 class UsageHandler(CellmageHandler):
     @web.authenticated
     @authorized
+    @mapped
     async def get(self) -> None:
         """The current user's totals by day and model (never another user's)."""
-        try:
-            usage = await self.store().usage(self.username)
-        except CellmageError as e:
-            raise http_error(e) from e
-        self.finish(dumps(usage))
+        self.finish(dumps(await self.store().usage(self.username)))
 
 
 # Routes as data: (pattern under API_PATH, handler).
