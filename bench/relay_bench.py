@@ -119,6 +119,8 @@ def jupyter_server(toml: str | None, *, extension: bool = True, wait: bool = Tru
         )
         env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "JUPYTER_RUNTIME_DIR": tmp}
         if toml is not None:
+            # The run's conversations and ledger stay in its own directory.
+            toml = f'history_db = "{Path(tmp) / "conversations.sqlite3"}"\n' + toml
             (Path(tmp) / "cellmage.toml").write_text(toml)
             env["CELLMAGE_CONFIG"] = str(Path(tmp) / "cellmage.toml")
         proc = Process([sys.executable, "-m", "jupyter", "server", f"--config={config}"], env=env)

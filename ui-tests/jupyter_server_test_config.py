@@ -24,6 +24,7 @@ config_dir = Path(tempfile.mkdtemp(prefix="cellmage-ui-tests-"))
 (config_dir / "cellmage.toml").write_text(
     f"""
 default_model = "fake-fast"
+history_db = "{config_dir / 'conversations.sqlite3'}"  # fresh for every run: no stale turns
 
 [models.fake-fast]
 model = "openai/fake-fast"
