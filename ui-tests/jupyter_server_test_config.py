@@ -15,11 +15,12 @@ from tests.fake_upstream import FakeUpstream  # noqa: E402
 
 configure_jupyter_server(c)  # noqa: F821 (c is the config object Jupyter passes in)
 c.ServerApp.allow_root = True  # noqa: F821
-c.ServerApp.port = 8888  # noqa: F821
+# JupyterLab's server on 8888 (fake provider on 8891); Notebook 7's on 8889 (fake on 8892).
+c.ServerApp.port = int(os.environ.get("CELLMAGE_UI_PORT", "8888"))  # noqa: F821
 c.ServerApp.port_retries = 0  # noqa: F821
 
 # A fixed port: the browser tests script the fake and read what it received at /_fake/.
-fake = FakeUpstream(port=8891).start()
+fake = FakeUpstream(port=int(os.environ.get("CELLMAGE_UI_FAKE_PORT", "8891"))).start()
 config_dir = Path(tempfile.mkdtemp(prefix="cellmage-ui-tests-"))
 (config_dir / "cellmage.toml").write_text(
     f"""

@@ -1,0 +1,36 @@
+// The same plugin in Notebook 7: its notebook page has the cell toolbar, and the button streams.
+import { expect, test } from '@playwright/test';
+
+const NOTEBOOK7 = 'http://localhost:8889';
+const FAKE = 'http://127.0.0.1:8892/_fake';
+
+test('Notebook 7: the cell-toolbar button streams the answer into the output', async ({ page, request }) => {
+  await request.post(`${FAKE}/reset`);
+  await request.post(`${FAKE}/script`, { data: [{ chunks: ['Bonjour ', 'from ', 'Notebook 7'], interval: 0.05 }] });
+  const name = `nb7-${Date.now()}.ipynb`;
+  const notebook = {
+    type: 'notebook',
+    content: {
+      cells: [{ cell_type: 'code', source: 'Say hello.', metadata: {}, outputs: [], execution_count: null }],
+      metadata: {},
+      nbformat: 4,
+      nbformat_minor: 5
+    }
+  };
+  expect((await request.put(`${NOTEBOOK7}/api/contents/${name}`, { data: notebook })).ok()).toBe(true);
+  try {
+    await page.goto(`${NOTEBOOK7}/notebooks/${name}`);
+    // No kernel at all: the answer comes from the server, not from a kernel.
+    await page.getByRole('dialog').getByRole('button', { name: 'No Kernel' }).click();
+    const cell = page.locator('.jp-Cell').first();
+    await cell.locator('.jp-InputArea-editor').click();
+    await page.keyboard.press('Escape');
+
+    await cell.locator('.jp-cell-toolbar [data-command="cellmage:run-cell"]').click();
+
+    await expect(cell.locator('.jp-OutputArea-output').first()).toContainText('Bonjour from Notebook 7');
+    await page.screenshot({ path: test.info().outputPath('notebook7.png') });
+  } finally {
+    await request.delete(`${NOTEBOOK7}/api/contents/${name}`);
+  }
+});
