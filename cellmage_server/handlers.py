@@ -164,6 +164,8 @@ class ChatHandler(CellmageHandler):
         if outcome.usage is not None:
             outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
         self._log_answer(outcome, plan.alias)
+        # Stored before `done` goes out: a client that asks for the next cell as soon as this
+        # answer is done must find this turn in the history.
         await self._remember(request, conversation, plan.alias, persona, outcome)
         if request.stream:
             self._end_stream(relay, outcome)
