@@ -22,7 +22,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ._version import __version__
-from .contract import comment, dumps, frame, parse_chat_request, usage_data
+from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
 from .errors import CellmageError, PayloadTooLarge, http_error, sse_error
 from .history import LedgerEntry, Store, Turn, totals
 from .relay import Outcome, Relay
@@ -172,7 +172,9 @@ class ChatHandler(CellmageHandler):
         else:
             self._answer_whole(relay, plan.alias, outcome)
 
-    async def _remember(self, request: Any, conversation: str | None, alias: str, persona: str | None, outcome: Outcome) -> None:
+    async def _remember(
+        self, request: ChatRequest, conversation: str | None, alias: str, persona: str | None, outcome: Outcome
+    ) -> None:
         """The turn (when the answer belongs to a conversation) and the ledger entry."""
         store = self.cellmage.store
         if store is None:
