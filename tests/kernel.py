@@ -3,7 +3,6 @@ the server extension provides), run cell by cell, its iopub messages collected."
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,16 +106,3 @@ def _wire_size(session: Any, msg: dict[str, Any]) -> int:
         {k: msg[k] for k in ("header", "parent_header", "metadata", "content")} | {"msg_id": msg["header"]["msg_id"], "msg_type": msg["msg_type"]}
     )
     return sum(len(f) for f in frames)
-
-
-async def started_kernel(api: Any, serverapp: Any) -> Kernel:
-    return await Kernel(api, serverapp).start()
-
-
-async def until(predicate: Any, timeout: float = 10) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        await asyncio.sleep(0.01)
-    return bool(predicate())

@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import KEY_ENV, SECRET
 from .fake_upstream import FakeUpstream, Script
-from .kernel import Kernel, until
+from .kernel import Kernel
 
 PACED = Script(chunks=[f"word{i} " for i in range(12)], interval=0.1)
 
@@ -167,7 +167,7 @@ async def test_an_interrupt_stops_the_provider_keeps_the_text_and_forgets_the_ce
     text = run.markdown()[-1]
     assert text.startswith("t0 t1 ") and "Stopped" in text
     upstream = fake_upstream.received[-1]
-    assert await until(lambda: upstream.closed_by_client is not None)
+    assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)
     assert len(upstream.chunk_times) < 50  # the provider stopped long before its end
     # The interrupted cell's --model and --temperature did not stick
     await kernel.run("%%llm\nnext")
