@@ -88,7 +88,9 @@ class UpstreamError(CellmageError):
 class Cancelled(CellmageError):
     """The client cancelled the answer (cancel route or disconnect)."""
 
-    # nginx's "client closed request": a whole (non-streamed) answer stopped by the cancel route.
+    # nginx's "client closed request". A whole (non-streamed) answer's id is not known to its
+    # client before it ends, so in practice this status is written to nobody; it keeps the
+    # mapping total rather than falling back to 500.
     status, code = 499, "cancelled"
 
     def __init__(self, message: str = "The answer was stopped by its client.") -> None:

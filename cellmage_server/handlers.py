@@ -1,8 +1,9 @@
 """The REST and SSE API under ``{base_url}cellmage/api/`` (wire contract v1 in the README).
 
 Every verb is authenticated and authorized against the ``cellmage`` resource. Handlers raise
-:class:`~cellmage_server.errors.CellmageError`; :meth:`CellmageHandler.write_error` (from
-jupyter-server's ``APIHandler``) turns the mapped ``HTTPError`` into ``{"message", "reason"}``.
+:class:`~cellmage_server.errors.CellmageError`; the :func:`mapped` decorator turns it into the
+``HTTPError`` that jupyter-server's ``APIHandler.write_error`` writes as ``{"message", "reason"}``.
+Once a stream has started, errors are SSE ``error`` events instead (see relay.py).
 """
 
 from __future__ import annotations
@@ -180,27 +181,24 @@ class ChatHandler(CellmageHandler):
         if store is None:
             return
         usage = outcome.usage
+        counts = {
+            "prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
+            "cost_usd": usage.cost_usd if usage else None,
+        }
         status = "ok" if outcome.error is None else ("cancelled" if outcome.finish_reason == "cancelled" else "error")
         try:
             if conversation is not None:
                 turn = Turn(
                     cell_id=request.cell_id or f"anonymous-{uuid.uuid4().hex}",
                     prompt=request.prompt, answer=outcome.text, model=alias, persona=persona, status=status,
-                    error=outcome.error.message if outcome.error else None,
-                    prompt_tokens=usage.prompt_tokens if usage else None,
-                    completion_tokens=usage.completion_tokens if usage else None,
-                    cost_usd=usage.cost_usd if usage else None,
+                    error=outcome.error.message if outcome.error else None, **counts,
                 )
                 await store.save_turn(conversation, turn)
-            await store.record(
-                LedgerEntry(
-                    user=self.username, model=alias,
-                    prompt_tokens=usage.prompt_tokens if usage else None,
-                    completion_tokens=usage.completion_tokens if usage else None,
-                    cost_usd=usage.cost_usd if usage else None,
-                    elapsed_ms=outcome.elapsed_ms, outcome=outcome.finish_reason,
-                )
+            entry = LedgerEntry(
+                user=self.username, model=alias, elapsed_ms=outcome.elapsed_ms, outcome=outcome.finish_reason, **counts
             )
+            await store.record(entry)
         except sqlite3.Error as e:  # the answer itself stands; the log says what was not kept
             self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
 
