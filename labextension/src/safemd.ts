@@ -1,0 +1,175 @@
+/**
+ * Safe answer Markdown: a model's answer rewritten so that any Markdown renderer, trusted or not,
+ * shows it as formatted text and nothing more (no script, no fetched URL, no page restyling).
+ *
+ * The same algorithm as `cellmage_server/safe_markdown.py` (read its docstring for the rules and
+ * why they are context-free); both are tested against `tests/safety_cases.json` and must give the
+ * same result. Pure: markdown-it (CommonMark) only tells what is code.
+ */
+import MarkdownIt from 'markdown-it';
+
+const ZWSP = '\u200b';
+const IMAGE_MARK = '\u{1F5BC}'; // 🖼
+
+const ENTITY_START = /&(?=[#A-Za-z])/g;
+const SCHEME = /(?<![a-z0-9+.-])(javascript|vbscript|livescript|data|file)(?=\\?:)/gi;
+const TEX =
+  /\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|toggle|enclose|tooltip|action|fbox|mbox)(?![A-Za-z]))/g;
+const ASCII_PUNCT = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
+
+type Range = [number, number];
+
+/** The context-free rules, for text that is not code. */
+export function defang(text: string): string {
+  return text
+    .replace(ENTITY_START, '&amp;')
+    .split('<')
+    .join('&lt;')
+    .split('![')
+    .join(IMAGE_MARK + '[')
+    .replace(SCHEME, (_, scheme: string) => scheme + ZWSP)
+    .replace(TEX, '\\' + ZWSP);
+}
+
+/** CommonMark code spans in one inline block (see code_spans in safe_markdown.py). */
+export function codeSpans(text: string): Range[] {
+  const spans: Range[] = [];
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text[i];
+    if (c === '\\' && i + 1 < n && ASCII_PUNCT.has(text[i + 1])) {
+      i += 2;
+    } else if (c === '`') {
+      const run = i;
+      while (i < n && text[i] === '`') {
+        i++;
+      }
+      const length = i - run;
+      let j = i;
+      while (j < n) {
+        if (text[j] !== '`') {
+          j++;
+          continue;
+        }
+        const close = j;
+        while (j < n && text[j] === '`') {
+          j++;
+        }
+        if (j - close === length) {
+          spans.push([run, j]);
+          i = j;
+          break;
+        }
+      }
+    } else {
+      i++;
+    }
+  }
+  return spans;
+}
+
+/** A table row's cells, split at every unescaped `|`. */
+function tableCells(line: string): Range[] {
+  const cells: Range[] = [];
+  let start = 0;
+  let i = 0;
+  while (i < line.length) {
+    if (line[i] === '\\') {
+      i += 2;
+      continue;
+    }
+    if (line[i] === '|') {
+      cells.push([start, i]);
+      start = i + 1;
+    }
+    i++;
+  }
+  cells.push([start, line.length]);
+  return cells;
+}
+
+let parser: MarkdownIt | null = null;
+
+const LEAVES = new Set(['fence', 'code_block', 'table_open', 'paragraph_open', 'heading_open']);
+
+/** Character ranges of `text` that a CommonMark renderer shows as code. */
+export function codeRegions(text: string): Range[] {
+  parser = parser ?? new MarkdownIt('commonmark').enable(['table', 'strikethrough']);
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\n') {
+      starts.push(i + 1);
+    }
+  }
+  const ends = starts.slice(1).map(s => s - 1);
+  ends.push(text.length);
+  const regions: Range[] = [];
+  for (const token of parser.parse(text, {})) {
+    if (!token.map || !LEAVES.has(token.type)) {
+      continue;
+    }
+    const [first, last] = token.map;
+    if (token.type === 'fence' || token.type === 'code_block') {
+      regions.push([starts[first], ends[last - 1]]);
+    } else if (token.type === 'table_open') {
+      for (let line = first; line < last; line++) {
+        const base = starts[line];
+        const row = text.slice(base, ends[line]);
+        for (const [a, b] of tableCells(row)) {
+          for (const [s, e] of codeSpans(row.slice(a, b))) {
+            regions.push([base + a + s, base + a + e]);
+          }
+        }
+      }
+    } else {
+      const a = starts[first];
+      for (const [s, e] of codeSpans(text.slice(a, ends[last - 1]))) {
+        regions.push([a + s, a + e]);
+      }
+    }
+  }
+  return regions.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+}
+
+/** `text` with the rules applied outside `raw`; and where each raw range landed. */
+function rewrite(text: string, raw: Range[]): { out: string; landed: [Range, Range][] } {
+  const out: string[] = [];
+  const landed: [Range, Range][] = [];
+  let pos = 0;
+  let length = 0;
+  for (const [a, b] of raw) {
+    if (a < pos) {
+      continue;
+    }
+    const piece = defang(text.slice(pos, a));
+    out.push(piece, text.slice(a, b));
+    length += piece.length;
+    landed.push([
+      [a, b],
+      [length, length + b - a]
+    ]);
+    length += b - a;
+    pos = b;
+  }
+  out.push(defang(text.slice(pos)));
+  return { out: out.join(''), landed };
+}
+
+/** `text` (a model's Markdown answer) as Markdown that is safe to render as trusted. */
+export function safeMarkdown(text: string): string {
+  text = text.replace(/\r\n?/g, '\n');
+  let raw = codeRegions(text);
+  // Each round can only demote code to escaped text, so this ends within raw.length + 1 rounds.
+  for (let round = 0; round <= raw.length; round++) {
+    const { out, landed } = rewrite(text, raw);
+    const resultCode = codeRegions(out);
+    const covered = ([a, b]: Range) => a === b || resultCode.some(([s, e]) => s <= a && b <= e);
+    const lost = landed.filter(([, where]) => !covered(where)).map(([from]) => from);
+    if (lost.length === 0) {
+      return out;
+    }
+    raw = raw.filter(r => !lost.some(l => l[0] === r[0] && l[1] === r[1]));
+  }
+  return defang(text);
+}

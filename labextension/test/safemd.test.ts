@@ -1,0 +1,42 @@
+// The lab plugin's safe-Markdown function against the table the kernel side is tested with:
+// both clients must turn each hostile answer into exactly the same Markdown.
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { codeSpans, safeMarkdown } from '../src/safemd';
+
+interface ICase {
+  name: string;
+  answer: string;
+  expected: string;
+  deltas?: string[];
+}
+
+const table = JSON.parse(
+  readFileSync(join(__dirname, '..', '..', '..', 'tests', 'safety_cases.json'), 'utf-8')
+) as { cases: ICase[] };
+
+for (const c of table.cases) {
+  test(`safe answer: ${c.name}`, () => {
+    assert.equal(safeMarkdown(c.answer), c.expected);
+    if (c.deltas) {
+      assert.equal(safeMarkdown(c.deltas.join('')), c.expected);
+    }
+  });
+}
+
+test('code spans follow the backtick rules', () => {
+  assert.deepEqual(codeSpans('a `b` c'), [[2, 5]]);
+  assert.deepEqual(codeSpans('``a ` b`` c'), [[0, 9]]);
+  assert.deepEqual(codeSpans('\\`a` b'), []);
+  assert.deepEqual(codeSpans('`a\\`b'), [[0, 4]]);
+});
+
+test('a partial image at the end of a growing answer is never an image', () => {
+  const answer = 'See ![chart](http://127.0.0.1:8891/exfil/partial.png?secret=4';
+  for (let i = 1; i <= answer.length; i++) {
+    assert.ok(!safeMarkdown(answer.slice(0, i)).includes('!['));
+  }
+});

@@ -1,0 +1,129 @@
+"""Safe answer Markdown against the shared table of hostile answers (the lab plugin's safemd.ts is
+tested against the same table), checked by an independent oracle: the result rendered by a
+CommonMark renderer that passes raw HTML and every link through, as a trusted output would be."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from cellmage_server.safe_markdown import code_spans, safe_markdown
+
+CASES = json.loads((Path(__file__).parent / "safety_cases.json").read_text())["cases"]
+HOSTILE = [c for c in CASES if not c.get("harmless_as_written")]
+
+SAFE_SCHEMES = ("http:", "https:", "mailto:")
+FORBIDDEN_TAGS = {"script", "img", "svg", "iframe", "object", "embed", "form", "button", "meta", "base", "link",
+                  "style", "video", "audio", "source", "details", "body", "input", "math", "animate"}
+TEX_ACTIVE = re.compile(r"\\(href|url|require|class|cssId|style|bbox|csname|unicode|html|data)\b")
+
+
+class Findings(HTMLParser):
+    """What a browser would run or fetch from this HTML, and its visible text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.text: list[str] = []
+        self.prose: list[str] = []  # text outside code, where MathJax would look
+        self._code = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("code", "pre"):
+            self._code += 1
+        if tag in FORBIDDEN_TAGS:
+            self.problems.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on") or name in ("style", "src", "srcset", "poster", "srcdoc", "action", "formaction"):
+                self.problems.append(f"{tag}[{name}]")
+            if name == "href" and value is not None:
+                scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.\-]*):", value)
+                if scheme and not value.strip().lower().startswith(SAFE_SCHEMES):
+                    self.problems.append(f"href={value[:40]}")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("code", "pre"):
+            self._code -= 1
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if not self._code:
+            self.prose.append(data)
+
+
+def render_trusted(markdown: str) -> Findings:
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md.validateLink = lambda url: True  # a trusted renderer that checks no link
+    found = Findings()
+    found.feed(md.render(markdown))
+    prose = "".join(found.prose)
+    if TEX_ACTIVE.search(prose):
+        found.problems.append("active TeX command")
+    return found
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c["name"] for c in HOSTILE])
+def test_the_oracle_sees_each_hostile_answer_as_dangerous(case):
+    # Guards the oracle itself: without the rules, every hostile answer is caught running or fetching.
+    assert render_trusted(case["answer"]).problems
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_safe_markdown_gives_the_shared_result(case):
+    assert safe_markdown(case["answer"]) == case["expected"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_nothing_in_the_result_runs_or_fetches_and_code_reads_as_written(case):
+    found = render_trusted(safe_markdown(case["answer"]))
+    assert found.problems == []
+    text = "".join(found.text)
+    for visible in case["visible"]:
+        assert visible in text
+
+
+def test_split_deltas_make_the_same_answer():
+    split = next(c for c in CASES if "deltas" in c)
+    assert "".join(split["deltas"]) == split["answer"]
+
+
+def test_normal_markdown_keeps_its_formatting():
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    normal = next(c for c in CASES if c["name"] == "normal answer")
+    html = md.render(safe_markdown(normal["answer"]))
+    for element in ("<h1>Title</h1>", "<li>one</li>", "<table>", '<code class="language-c">', "<code>List&lt;String&gt;</code>",
+                    '<a href="https://example.org/docs?a=1">docs</a>'):
+        assert element in html
+
+
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [
+        ("a `b` c", [(2, 5)]),
+        ("``a ` b`` c", [(0, 9)]),
+        ("\\`a` b", []),  # an escaped backtick opens nothing; the lone one after `a` has no partner
+        ("`a\\`b", [(0, 4)]),  # no escapes inside code: the span ends at the second backtick
+        ("```a``", []),
+    ],
+)
+def test_code_spans_follow_commonmark_backtick_rules(text, spans):
+    assert code_spans(text) == spans
+
+
+def test_result_is_stable_on_long_mixed_answers():
+    answer = "\n\n".join(c["answer"] for c in CASES) * 20
+    once = safe_markdown(answer)
+    assert render_trusted(once).problems == []
+
+
+def test_loading_the_magics_does_not_import_the_markdown_parser():
+    code = "import sys, cellmage_server.magics.magics; print('markdown_it' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
