@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 if sys.version_info >= (3, 11):
@@ -165,6 +165,13 @@ class CellmageSettings(BaseSettings):
         description="SQLite file of conversations and the usage ledger. None: "
         "`cellmage/conversations.sqlite3` in the Jupyter data directory.",
     )
+    image_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (`https://host[:port]`) whose images an answer may show; an image from "
+        "anywhere else shows as a link. Empty: none, so no answer makes a browser fetch a URL the "
+        "model chose (the way a prompt injection sends what the prompt held to someone else). An "
+        "allowed origin sees every viewing of such an image and whatever its URL carries.",
+    )
     limits: Limits = Field(default_factory=Limits, description="Per-request and per-user limits.")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Provider timeouts, in seconds.")
 
@@ -180,6 +187,14 @@ class CellmageSettings(BaseSettings):
         # The TOML file's contents arrive as init arguments (see load_config); the environment
         # overrides them.
         return (env_settings, init_settings)
+
+    @field_validator("image_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://images.example.org (no path)")
+        return [o.lower() for o in origins]
 
     @model_validator(mode="after")
     def _aliases_resolve(self) -> CellmageSettings:

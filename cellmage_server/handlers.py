@@ -306,6 +306,7 @@ class StatusHandler(CellmageHandler):
                     "models": len(config.settings.allowed) if config else 0,
                     "config_file": str(config.path) if config and config.path else None,
                     "running_answers": len(state.streams),
+                    "image_origins": config.settings.image_origins if config else [],
                     "persona_errors": state.personas.errors(),
                     "message": message,
                 }

@@ -14,7 +14,9 @@ as written (``#include <stdio.h>``, ``a < b && c``, backslashes). Outside code:
 
 - ``<`` becomes ``&lt;``: no raw HTML, no ``<scheme:...>`` autolinks;
 - ``&`` before ``#`` or a letter becomes ``&amp;``: no entity-obfuscated ``&#106;avascript:``;
-- ``![`` becomes ``🖼[``: an image becomes a link, fetched only if the user clicks it;
+- ``![`` becomes ``🖼[``: an image becomes a link, fetched only if the user clicks it — unless it
+  is an inline image ``![alt](url)`` whose URL starts with an origin the admin allowed
+  (``image_origins``) followed by ``/``;
 - ``javascript:``, ``vbscript:``, ``livescript:``, ``data:`` and ``file:`` (any case, also with a
   backslash before the colon) get a zero-width space before the colon: no such link can run;
 - TeX commands that link, load, restyle or build commands (``\\href``, ``\\style``, ``\\bbox``,
@@ -43,16 +45,36 @@ _TEX = re.compile(
     r"\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|"
     r"toggle|enclose|tooltip|action|fbox|mbox)(?![A-Za-z]))"
 )
+_INLINE_IMAGE = re.compile(r"!\[[^\[\]\n]*\]\((https?://[^\x00-\x20)]*)")
 _ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
-def defang(text: str) -> str:
+def break_tex(text: str) -> str:
+    """TeX link, load and style commands made inert (MathJax finds math in the rendered page's text,
+    so escaping its delimiters in Markdown is not enough)."""
+    return _TEX.sub("\\\\" + ZWSP, text)
+
+
+def _unallowed_images(text: str, origins: tuple[str, ...]) -> str:
+    """Every ``![`` becomes a link's ``🖼[``, but for an inline image from an allowed origin."""
+    if not origins:
+        return text.replace("![", IMAGE_MARK + "[")
+    prefixes = tuple(origin + "/" for origin in origins)
+
+    def mark(match: re.Match[str]) -> str:
+        image = _INLINE_IMAGE.match(text, match.start())
+        return "![" if image and image.group(1).lower().startswith(prefixes) else IMAGE_MARK + "["
+
+    return re.sub(r"!\[", mark, text)
+
+
+def defang(text: str, image_origins: tuple[str, ...] = ()) -> str:
     """The context-free rules, for text that is not code."""
     text = _ENTITY_START.sub("&amp;", text)
     text = text.replace("<", "&lt;")
-    text = text.replace("![", IMAGE_MARK + "[")
+    text = _unallowed_images(text, image_origins)
     text = _SCHEME.sub(lambda m: m.group(1) + ZWSP, text)
-    return _TEX.sub("\\\\" + ZWSP, text)
+    return break_tex(text)
 
 
 def code_spans(text: str) -> list[tuple[int, int]]:
@@ -166,16 +188,20 @@ def _covered(regions: list[tuple[int, int]], a: int, b: int) -> bool:
     return a == b or any(s <= a and b <= e for s, e in regions)
 
 
-def safe_markdown(text: str) -> str:
-    """``text`` (a model's Markdown answer) as Markdown that is safe to render as trusted."""
+def safe_markdown(text: str, image_origins: tuple[str, ...] | list[str] = ()) -> str:
+    """``text`` (a model's Markdown answer) as Markdown that is safe to render as trusted.
+
+    ``image_origins``: lower-case origins (``https://host[:port]``) whose inline images may load.
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    origins = tuple(image_origins)
     raw = code_regions(text)
     # Each round can only demote code to escaped text, so this ends within len(raw) + 1 rounds.
     for _ in range(len(raw) + 1):
-        out, landed = _rewrite(text, raw, defang)
+        out, landed = _rewrite(text, raw, lambda piece: defang(piece, origins))
         result_code = code_regions(out)
         lost = {(a, b) for a, b, oa, ob in landed if not _covered(result_code, oa, ob)}
         if not lost:
             return out
         raw = [r for r in raw if r not in lost]
-    return defang(text)  # not reached; escaping everything is safe
+    return defang(text, origins)  # not reached; escaping everything is safe

@@ -63,6 +63,7 @@ class FakeUpstream:
         self.scripts: deque[Script] = deque()
         self.default = Script()
         self.received: list[Received] = []
+        self.exfil: list[str] = []  # requests for /exfil/... (see _Exfil)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: httpserver.HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -109,7 +110,8 @@ class FakeUpstream:
                 [
                     (r"/v1/chat/completions", _ChatCompletions, {"fake": self}),
                     (r"/v1/messages", _AnthropicMessages, {"fake": self}),
-                    (r"/_fake/(script|received|reset)", _Control, {"fake": self}),
+                    (r"/_fake/(script|received|reset|exfil)", _Control, {"fake": self}),
+                    (r"/exfil/.*", _Exfil, {"fake": self}),
                 ]
             )
             self._server = httpserver.HTTPServer(app, ssl_options=self.ssl_context)
@@ -153,9 +155,13 @@ class _Control(web.RequestHandler):
         elif action == "reset":
             self.fake.scripts.clear()
             self.fake.received.clear()
+            self.fake.exfil.clear()
         self.finish({"ok": True})
 
     def get(self, action: str) -> None:
+        if action == "exfil":
+            self.finish({"exfil": self.fake.exfil})
+            return
         received = [
             {
                 "body": r.body,
@@ -166,6 +172,19 @@ class _Control(web.RequestHandler):
             for r in self.fake.received
         ]
         self.finish({"received": received})
+
+
+class _Exfil(web.RequestHandler):
+    """A stand-in for a remote host that a model's answer names (an image, a stylesheet, a form):
+    the safety tests assert that the browser never asks it for anything."""
+
+    def initialize(self, fake: FakeUpstream) -> None:
+        self.fake = fake
+
+    def prepare(self) -> None:
+        self.fake.exfil.append(f"{self.request.method} {self.request.path}")
+        self.set_status(404)
+        self.finish()
 
 
 def _chunk(payload: dict[str, Any]) -> bytes:

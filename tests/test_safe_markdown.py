@@ -28,8 +28,9 @@ TEX_ACTIVE = re.compile(r"\\(href|url|require|class|cssId|style|bbox|csname|unic
 class Findings(HTMLParser):
     """What a browser would run or fetch from this HTML, and its visible text."""
 
-    def __init__(self) -> None:
+    def __init__(self, allowed_images: tuple[str, ...] = ()) -> None:
         super().__init__(convert_charrefs=True)
+        self.allowed_images = allowed_images
         self.problems: list[str] = []
         self.text: list[str] = []
         self.prose: list[str] = []  # text outside code, where MathJax would look
@@ -38,7 +39,9 @@ class Findings(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("code", "pre"):
             self._code += 1
-        if tag in FORBIDDEN_TAGS:
+        if tag == "img" and dict(attrs).get("src") in self.allowed_images:
+            attrs = [(n, v) for n, v in attrs if n not in ("src", "alt")]
+        elif tag in FORBIDDEN_TAGS:
             self.problems.append(f"<{tag}>")
         for name, value in attrs:
             if name.startswith("on") or name in ("style", "src", "srcset", "poster", "srcdoc", "action", "formaction"):
@@ -58,10 +61,10 @@ class Findings(HTMLParser):
             self.prose.append(data)
 
 
-def render_trusted(markdown: str) -> Findings:
+def render_trusted(markdown: str, allowed_images: tuple[str, ...] = ()) -> Findings:
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     md.validateLink = lambda url: True  # a trusted renderer that checks no link
-    found = Findings()
+    found = Findings(allowed_images)
     found.feed(md.render(markdown))
     prose = "".join(found.prose)
     if TEX_ACTIVE.search(prose):
@@ -77,13 +80,16 @@ def test_the_oracle_sees_each_hostile_answer_as_dangerous(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_safe_markdown_gives_the_shared_result(case):
-    assert safe_markdown(case["answer"]) == case["expected"]
+    assert safe_markdown(case["answer"], case.get("image_origins", ())) == case["expected"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_nothing_in_the_result_runs_or_fetches_and_code_reads_as_written(case):
-    found = render_trusted(safe_markdown(case["answer"]))
+    allowed = tuple(case.get("allowed_images", ()))
+    found = render_trusted(safe_markdown(case["answer"], case.get("image_origins", ())), allowed)
     assert found.problems == []
+    if allowed:  # the allowed image is really shown, not turned into a link
+        assert '<img src="' + allowed[0] in MarkdownIt("commonmark").render(case["expected"])
     text = "".join(found.text)
     for visible in case["visible"]:
         assert visible in text
@@ -127,3 +133,12 @@ def test_loading_the_magics_does_not_import_the_markdown_parser():
     code = "import sys, cellmage_server.magics.magics; print('markdown_it' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c["name"] for c in HOSTILE])
+def test_the_magics_stored_answer_is_safe_with_hostile_text_in_the_error_too(case):
+    from cellmage_server.magics.display import Ending, final_markdown
+
+    ending = Ending(model=case["answer"][:30], error=f"upstream: {case['answer']}", stopped=True)
+    found = render_trusted(final_markdown(case["answer"], ending))
+    assert found.problems == []

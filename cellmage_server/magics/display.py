@@ -2,17 +2,22 @@
 
 While it streams, the text goes out append-only as ``stdout`` stream messages, batched to at
 most one every ``interval`` seconds; every byte of the answer is sent once. When it ends, one
-``clear_output(wait=True)`` and one Markdown display replace that stream, so the notebook keeps a
-single rendered answer (the text crosses the wire twice in all: linear, not quadratic). Re-sending
+``clear_output(wait=True)`` and one display of the answer as safe Markdown (``safe_markdown.py``:
+a model's answer is untrusted, and a kernel's outputs are trusted by JupyterLab, so the Markdown
+itself must run and fetch nothing) replace that stream, so the notebook keeps a single rendered
+answer (the text crosses the wire twice in all: linear, not quadratic). Re-sending
 the whole text on every token, or a throttled ``update_display`` of it, grows with the square of
 the answer's length.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
+
+from ..safe_markdown import break_tex
 
 
 @dataclass
@@ -40,14 +45,20 @@ def status_line(ending: Ending) -> str:
     return " · ".join(parts)
 
 
+# The lab plugin renders outputs that carry this type with its own safe renderer (mime.ts).
+ANSWER_MIME = "application/vnd.cellmage.answer+json"
+
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+
+
 def _escape(text: str) -> str:
-    """Plain text inside Markdown: no markup, no HTML."""
-    for ch in "\\`*_[]<>#|":
-        text = text.replace(ch, "\\" + ch)
-    return text
+    """Plain text inside Markdown: every ASCII punctuation character backslash-escaped, so no markup,
+    HTML, entity, link or image can start in it, and no TeX command can link or load (used for
+    messages that quote a provider)."""
+    return _PUNCT.sub(r"\\\1", break_tex(text))
 
 
-def final_markdown(text: str, ending: Ending) -> str:
+def final_markdown(text: str, ending: Ending, image_origins: tuple[str, ...] = ()) -> str:
     """The answer as it stays in the notebook: the text, what went wrong, and the status line."""
     tail = []
     if ending.stopped:
@@ -55,7 +66,9 @@ def final_markdown(text: str, ending: Ending) -> str:
     if ending.error:
         tail.append(f"**⚠ Error** {_escape(ending.error)}")
     tail.append(f"*{_escape(status_line(ending))}*")
-    body = text.rstrip("\n")
+    from ..safe_markdown import safe_markdown  # markdown-it: loaded with the first answer, not at %load_ext
+
+    body = safe_markdown(text, image_origins).rstrip("\n")
     return (body + "\n\n" if body else "") + "\n\n".join(tail)
 
 
@@ -89,9 +102,9 @@ class AnswerDisplay:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def finish(self, ending: Ending) -> None:
-        from IPython.display import Markdown, clear_output, display
+    def finish(self, ending: Ending, image_origins: tuple[str, ...] = ()) -> None:
+        from IPython.display import clear_output, display
 
         if self._wrote:
             clear_output(wait=True)  # the stream is replaced when the Markdown arrives: no flicker
-        display(Markdown(final_markdown(self.text, ending)))
+        display({"text/markdown": final_markdown(self.text, ending, image_origins), ANSWER_MIME: {}}, raw=True)

@@ -70,6 +70,7 @@ class LlmMagics(Magics):
         super().__init__(shell)
         self.session = Session()
         self._client: Client | None = None
+        self._origins: tuple[str, ...] | None = None
 
     def client(self) -> Client:
         if self._client is None:
@@ -133,10 +134,19 @@ class LlmMagics(Magics):
                 return
             ending.error = str(e)
         ending.elapsed_s = time.monotonic() - started
-        display.finish(ending)
+        display.finish(ending, self._image_origins())
         self.shell.user_ns["_llm"] = display.text
         if flags.output:
             self.shell.user_ns[flags.output] = display.text
+
+    def _image_origins(self) -> tuple[str, ...]:
+        """The origins whose images answers may show (the server's ``image_origins``), asked once."""
+        if self._origins is None:
+            try:
+                self._origins = tuple(self.client().get("status").get("image_origins") or ())
+            except CellmageClientError:
+                return ()  # not known now: images show as links; ask again next time
+        return self._origins
 
     @line_magic
     @magic_arguments()

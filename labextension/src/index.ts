@@ -5,6 +5,8 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { CommandIDs, ICellmageSettings, registerCommands } from './commands';
+import { setImageOrigins } from './render';
+import { IStatus, requestAPI } from './request';
 
 const PLUGIN_ID = 'cellmage-server:plugin';
 
@@ -31,6 +33,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     read();
     loaded?.changed.connect(read);
+
+    // Which image origins the admin allowed: until the server says, images show as links.
+    void requestAPI<IStatus>('status')
+      .then(status => setImageOrigins(status.image_origins ?? []))
+      .catch(() => undefined);
 
     registerCommands(
       app,

@@ -1,5 +1,7 @@
 /**
- * An answer in a code cell's outputs: one `display_data` with `text/markdown`, replaced in place
+ * An answer in a code cell's outputs: one `display_data` with the answer as safe Markdown
+ * (`text/markdown`, see safemd.ts) and the ANSWER_MIME mark that selects this extension's renderer
+ * (mime.ts), replaced in place
  * as the answer grows (at the pace the RenderScheduler allows), with model, usage and timing in
  * its metadata; problems as a themed `stderr` stream output after it. The cell's execution count
  * is left alone.
@@ -7,6 +9,10 @@
 import { ICodeCellModel } from '@jupyterlab/cells';
 import * as nbformat from '@jupyterlab/nbformat';
 import { PartialJSONObject } from '@lumino/coreutils';
+
+import { ANSWER_MIME } from './mime';
+import { allowedImageOrigins } from './render';
+import { safeMarkdown } from './safemd';
 
 export interface IAnswerMeta {
   model?: string;
@@ -30,11 +36,12 @@ export class AnswerOutput {
     this._index = -1;
   }
 
-  /** Show `text` (the whole answer so far) and its metadata. */
+  /** Show `text` (the whole answer so far, as the model wrote it) and its metadata. */
   render(text: string, meta: IAnswerMeta): void {
     const output: nbformat.IDisplayData = {
       output_type: 'display_data',
-      data: { 'text/markdown': text },
+      // Stored as it is shown: a JupyterLab without this extension renders the same safe Markdown.
+      data: { 'text/markdown': safeMarkdown(text, allowedImageOrigins()), [ANSWER_MIME]: {} },
       metadata: { cellmage: meta as unknown as PartialJSONObject }
     };
     if (this._index === -1) {

@@ -18,6 +18,7 @@ export interface IStatus {
   models: number;
   config_file: string | null;
   message: string;
+  image_origins?: string[];
 }
 
 /** `GET conversations/{path}`: a notebook's turns, in order, and what they used. */

@@ -15,18 +15,25 @@ const ENTITY_START = /&(?=[#A-Za-z])/g;
 const SCHEME = /(?<![a-z0-9+.-])(javascript|vbscript|livescript|data|file)(?=\\?:)/gi;
 const TEX =
   /\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|toggle|enclose|tooltip|action|fbox|mbox)(?![A-Za-z]))/g;
+const INLINE_IMAGE = /!\[[^[\]\n]*\]\((https?:\/\/[^\x00-\x20)]*)/y;
 const ASCII_PUNCT = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
 
 type Range = [number, number];
 
+/** Every `![` becomes a link's `🖼[`, but for an inline image from an allowed origin. */
+function unallowedImages(text: string, origins: readonly string[]): string {
+  const prefixes = origins.map(o => o + '/');
+  return text.replace(/!\[/g, (_, offset: number) => {
+    INLINE_IMAGE.lastIndex = offset;
+    const image = INLINE_IMAGE.exec(text);
+    const url = image ? image[1].toLowerCase() : null;
+    return url !== null && prefixes.some(p => url.startsWith(p)) ? '![' : IMAGE_MARK + '[';
+  });
+}
+
 /** The context-free rules, for text that is not code. */
-export function defang(text: string): string {
-  return text
-    .replace(ENTITY_START, '&amp;')
-    .split('<')
-    .join('&lt;')
-    .split('![')
-    .join(IMAGE_MARK + '[')
+export function defang(text: string, imageOrigins: readonly string[] = []): string {
+  return unallowedImages(text.replace(ENTITY_START, '&amp;').split('<').join('&lt;'), imageOrigins)
     .replace(SCHEME, (_, scheme: string) => scheme + ZWSP)
     .replace(TEX, '\\' + ZWSP);
 }
@@ -133,7 +140,7 @@ export function codeRegions(text: string): Range[] {
 }
 
 /** `text` with the rules applied outside `raw`; and where each raw range landed. */
-function rewrite(text: string, raw: Range[]): { out: string; landed: [Range, Range][] } {
+function rewrite(text: string, raw: Range[], origins: readonly string[]): { out: string; landed: [Range, Range][] } {
   const out: string[] = [];
   const landed: [Range, Range][] = [];
   let pos = 0;
@@ -142,7 +149,7 @@ function rewrite(text: string, raw: Range[]): { out: string; landed: [Range, Ran
     if (a < pos) {
       continue;
     }
-    const piece = defang(text.slice(pos, a));
+    const piece = defang(text.slice(pos, a), origins);
     out.push(piece, text.slice(a, b));
     length += piece.length;
     landed.push([
@@ -152,17 +159,20 @@ function rewrite(text: string, raw: Range[]): { out: string; landed: [Range, Ran
     length += b - a;
     pos = b;
   }
-  out.push(defang(text.slice(pos)));
+  out.push(defang(text.slice(pos), origins));
   return { out: out.join(''), landed };
 }
 
-/** `text` (a model's Markdown answer) as Markdown that is safe to render as trusted. */
-export function safeMarkdown(text: string): string {
+/**
+ * `text` (a model's Markdown answer) as Markdown that is safe to render as trusted.
+ * `imageOrigins`: lower-case origins (`https://host[:port]`) whose inline images may load.
+ */
+export function safeMarkdown(text: string, imageOrigins: readonly string[] = []): string {
   text = text.replace(/\r\n?/g, '\n');
   let raw = codeRegions(text);
   // Each round can only demote code to escaped text, so this ends within raw.length + 1 rounds.
   for (let round = 0; round <= raw.length; round++) {
-    const { out, landed } = rewrite(text, raw);
+    const { out, landed } = rewrite(text, raw, imageOrigins);
     const resultCode = codeRegions(out);
     const covered = ([a, b]: Range) => a === b || resultCode.some(([s, e]) => s <= a && b <= e);
     const lost = landed.filter(([, where]) => !covered(where)).map(([from]) => from);
@@ -171,5 +181,5 @@ export function safeMarkdown(text: string): string {
     }
     raw = raw.filter(r => !lost.some(l => l[0] === r[0] && l[1] === r[1]));
   }
-  return defang(text);
+  return defang(text, imageOrigins);
 }

@@ -12,6 +12,7 @@ interface ICase {
   answer: string;
   expected: string;
   deltas?: string[];
+  image_origins?: string[];
 }
 
 const table = JSON.parse(
@@ -20,7 +21,7 @@ const table = JSON.parse(
 
 for (const c of table.cases) {
   test(`safe answer: ${c.name}`, () => {
-    assert.equal(safeMarkdown(c.answer), c.expected);
+    assert.equal(safeMarkdown(c.answer, c.image_origins ?? []), c.expected);
     if (c.deltas) {
       assert.equal(safeMarkdown(c.deltas.join('')), c.expected);
     }

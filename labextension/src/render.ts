@@ -1,0 +1,125 @@
+/**
+ * Rendering an answer: its (already safe) Markdown through JupyterLab's own Markdown parser (so
+ * code highlighting and math look as in any notebook), then JupyterLab's sanitizer as for an
+ * untrusted output, whatever the cell's trust, then a last pass over the DOM while it is still inert
+ * (in a <template>, where nothing loads): no element that loads, runs or restyles survives, images
+ * become links, and links open in a new tab without an opener or a referrer.
+ *
+ * Rendering never trusts the Markdown it is given: a notebook from elsewhere may carry this
+ * extension's answer type with anything in it.
+ */
+import { removeMath, replaceMath } from '@jupyterlab/rendermime';
+import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+
+/** Elements whose content may show, as text. */
+const UNWRAP = new Set(['form', 'button', 'select', 'option', 'textarea', 'label', 'details', 'summary', 'dialog']);
+/** Elements that load, run or restyle something: removed whole. */
+const REMOVE = new Set([
+  'script', 'style', 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'link', 'meta', 'base',
+  'input', 'svg', 'math', 'video', 'audio', 'source', 'track', 'picture', 'portal', 'template', 'noscript', 'canvas'
+]);
+/** Attributes that load, run, navigate or restyle. */
+const ATTRIBUTES = new Set([
+  'style', 'src', 'srcset', 'srcdoc', 'poster', 'background', 'action', 'formaction', 'ping', 'data', 'usemap',
+  'lowsrc', 'dynsrc', 'xlink:href', 'data-commandlinker-command', 'data-commandlinker-args', 'target', 'rel'
+]);
+const SAFE_LINK = /^(https?:|mailto:)/i;
+
+/** Origins whose images may load (the server's `image_origins`; none until it says). */
+let imageOrigins: readonly string[] = [];
+
+export function setImageOrigins(origins: readonly string[]): void {
+  imageOrigins = origins.map(o => o.toLowerCase());
+}
+
+export function allowedImageOrigins(): readonly string[] {
+  return imageOrigins;
+}
+
+function allowedImage(src: string | null): boolean {
+  const url = src?.trim().toLowerCase() ?? '';
+  return imageOrigins.some(origin => url.startsWith(origin + '/'));
+}
+
+function safeHref(href: string | null): string | null {
+  return href !== null && SAFE_LINK.test(href.trim()) ? href.trim() : null;
+}
+
+/** A link that opens in a new tab, sending neither an opener nor a referrer. */
+function external(anchor: HTMLAnchorElement, href: string): void {
+  anchor.setAttribute('href', href);
+  anchor.setAttribute('target', '_blank');
+  anchor.setAttribute('rel', 'noopener noreferrer');
+}
+
+/** Apply the DOM rules to `root` (inert, or already rendered: the rules are the same). */
+export function harden(root: DocumentFragment | HTMLElement): void {
+  for (const element of Array.from(root.querySelectorAll('*'))) {
+    const tag = element.localName;
+    if (REMOVE.has(tag)) {
+      element.remove();
+      continue;
+    }
+    if (tag === 'img' && allowedImage(element.getAttribute('src'))) {
+      for (const { name } of Array.from(element.attributes)) {
+        if (!['src', 'alt', 'title'].includes(name)) {
+          element.removeAttribute(name);
+        }
+      }
+      element.setAttribute('referrerpolicy', 'no-referrer');
+      continue;
+    }
+    if (tag === 'img') {
+      // Never fetched: a link the user may follow instead.
+      const link = element.ownerDocument.createElement('a');
+      const href = safeHref(element.getAttribute('src'));
+      link.textContent = `\u{1F5BC} ${element.getAttribute('alt') || 'image'}`;
+      link.className = 'jp-cellmage-BlockedImage';
+      if (href) {
+        external(link, href);
+      }
+      element.replaceWith(link);
+      continue;
+    }
+    for (const { name } of Array.from(element.attributes)) {
+      if (name.startsWith('on') || ATTRIBUTES.has(name)) {
+        element.removeAttribute(name);
+      }
+    }
+    if (tag === 'a') {
+      const href = safeHref(element.getAttribute('href'));
+      if (href) {
+        external(element as HTMLAnchorElement, href);
+      } else {
+        element.removeAttribute('href');
+      }
+    }
+    if (UNWRAP.has(tag)) {
+      element.replaceWith(...Array.from(element.childNodes));
+    }
+  }
+}
+
+/** Render `markdown` into `host` (replacing what it held). */
+export async function renderAnswer(
+  host: HTMLElement,
+  markdown: string,
+  options: IRenderMime.IRendererOptions
+): Promise<void> {
+  const template = document.createElement('template');
+  if (options.markdownParser) {
+    const parts = removeMath(markdown);
+    const html = replaceMath(await options.markdownParser.render(parts.text), parts.math);
+    template.innerHTML = options.sanitizer.sanitize(html);
+  } else {
+    const pre = document.createElement('pre');
+    pre.textContent = markdown;
+    template.content.append(pre);
+  }
+  harden(template.content);
+  host.replaceChildren(template.content);
+  if (options.latexTypesetter) {
+    await options.latexTypesetter.typeset(host);
+    harden(host); // typesetting made new elements: the same rules hold for them
+  }
+}

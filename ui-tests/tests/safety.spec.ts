@@ -1,0 +1,200 @@
+/**
+ * A model's answer is untrusted: the hostile answers of tests/safety_cases.json (the table both
+ * clients' safe-Markdown functions are unit-tested against) streamed into a notebook created here
+ * (its cells are trusted) through the cell toolbar and through the %%llm magic in a running kernel.
+ * No payload may run script (a page flag) or make the browser fetch a URL the model chose (a
+ * loopback listener standing in for a remote host): live, after save and reload, and when the
+ * stored Markdown is rendered as trusted by JupyterLab's own renderer (a JupyterLab without this
+ * extension).
+ */
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import { APIRequestContext } from '@playwright/test';
+import { readFileSync } from 'fs';
+import { join } from 'path';
+
+const FAKE = 'http://127.0.0.1:8891/_fake';
+
+interface ICase {
+  name: string;
+  answer: string;
+  visible: string[];
+}
+const CASES: ICase[] = JSON.parse(readFileSync(join(__dirname, '..', '..', 'tests', 'safety_cases.json'), 'utf-8')).cases;
+const HOSTILE = CASES.filter(c => c.name !== 'normal answer');
+const NORMAL = CASES.find(c => c.name === 'normal answer')!;
+
+/** One answer holding every hostile case, cut into small deltas so HTML splits across them. */
+function chunked(text: string, size = 13): string[] {
+  const chunks: string[] = [];
+  for (let i = 0; i < text.length; i += size) {
+    chunks.push(text.slice(i, i + size));
+  }
+  return chunks;
+}
+const HOSTILE_ANSWER = HOSTILE.map(c => c.answer).join('\n\n') + '\n\nEND-OF-ANSWER';
+
+async function script(request: APIRequestContext, answer: string) {
+  await request.post(`${FAKE}/reset`);
+  await request.post(`${FAKE}/script`, { data: [{ chunks: chunked(answer), interval: 0.002 }] });
+}
+
+async function exfil(request: APIRequestContext): Promise<string[]> {
+  return (await (await request.get(`${FAKE}/exfil`)).json()).exfil;
+}
+
+/** Nothing ran, nothing was fetched, and the output holds only inert elements. */
+async function expectInert(page: IJupyterLabPageFixture, request: APIRequestContext, where: string) {
+  await page.waitForTimeout(1000); // time for any image, style or frame to load
+  expect(await page.evaluate(() => (window as any).cellmagePwned), `script ran (${where})`).toBeUndefined();
+  expect(await exfil(request), `fetched a URL the model chose (${where})`).toEqual([]);
+  const found = await page.evaluate(() => {
+    const outputs = Array.from(document.querySelectorAll('.jp-OutputArea-output'));
+    const bad: string[] = [];
+    for (const output of outputs) {
+      for (const el of Array.from(output.querySelectorAll('img, iframe, script, style, object, embed, form, base, meta, link, video, audio, button'))) {
+        bad.push(el.outerHTML.slice(0, 80));
+      }
+      for (const a of Array.from(output.querySelectorAll('a[href]'))) {
+        const href = a.getAttribute('href')!;
+        if (!/^(https?:|mailto:|#)/i.test(href) && a.closest('.jp-cellmage-Answer')) {
+          bad.push(`href ${href.slice(0, 60)}`);
+        }
+      }
+      for (const el of Array.from(output.querySelectorAll('.jp-cellmage-Answer *'))) {
+        for (const attr of Array.from(el.attributes)) {
+          if (attr.name.startsWith('on')) {
+            bad.push(`${el.localName}[${attr.name}]`);
+          }
+        }
+      }
+    }
+    return bad;
+  });
+  expect(found, `active elements in the answer (${where})`).toEqual([]);
+}
+
+async function visibleAsWritten(page: IJupyterLabPageFixture, index: number) {
+  const text = await page.locator('.jp-Cell').nth(index).locator('.jp-OutputArea-output').first().textContent();
+  for (const c of CASES) {
+    for (const v of c.visible) {
+      if (HOSTILE.includes(c)) {
+        expect(text).toContain(v);
+      }
+    }
+  }
+}
+
+/** Render the stored Markdown as JupyterLab's own Markdown renderer does for a trusted output. */
+async function renderStoredAsTrusted(page: IJupyterLabPageFixture, markdown: string) {
+  await page.evaluate(async source => {
+    const panel = (window as any).jupyterapp.shell.currentWidget;
+    const renderer = panel.content.rendermime.createRenderer('text/markdown');
+    const model = { trusted: true, data: { 'text/markdown': source }, metadata: {}, setData: () => undefined };
+    await renderer.renderModel(model);
+    renderer.node.classList.add('jp-OutputArea-output', 'cellmage-test-trusted');
+    document.body.appendChild(renderer.node);
+  }, markdown);
+  await expect(page.locator('.cellmage-test-trusted')).toContainText('END-OF-ANSWER');
+}
+
+async function storedMarkdown(page: IJupyterLabPageFixture, request: APIRequestContext, cell: number): Promise<string> {
+  const path = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.context.path);
+  const saved = await (await request.get(`/api/contents/${path}?content=1`)).json();
+  return saved.content.cells[cell].outputs.find((o: any) => o.output_type === 'display_data').data['text/markdown'];
+}
+
+async function saveAndReopen(page: IJupyterLabPageFixture): Promise<string> {
+  const path: string = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.context.path);
+  await page.notebook.save();
+  // Galata's own wait expects the launcher, but JupyterLab restores the notebook instead.
+  await page.reload({ waitForIsReady: false });
+  await page.waitForFunction(() => (window as any).jupyterapp?.started !== undefined && !document.querySelector('#jupyterlab-splash'));
+  await page.evaluate(() => (window as any).jupyterapp.started);
+  await page.evaluate(() => ((window as any).cellmagePwned = undefined));
+  await page.evaluate(p => (window as any).jupyterapp.commands.execute('docmanager:open', { path: p }), path);
+  await expect
+    .poll(() => page.evaluate(() => (window as any).jupyterapp.shell.currentWidget?.context?.path))
+    .toBe(path);
+  return path;
+}
+
+test.describe('A model answer runs nothing and fetches nothing', () => {
+  test.beforeEach(async ({ page }) => {
+    await page.evaluate(() => ((window as any).cellmagePwned = undefined));
+  });
+
+  test('cell toolbar, in a notebook created in JupyterLab', async ({ page, request }) => {
+    await script(request, HOSTILE_ANSWER);
+    await page.notebook.createNew();
+    await page.notebook.setCell(0, 'code', 'Summarise the page I pasted.');
+    await page.notebook.selectCells(0);
+    await page.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell'));
+    const output = page.locator('.jp-Cell').first().locator('.jp-OutputArea-output').first();
+    await expect(output).toContainText('END-OF-ANSWER', { timeout: 30000 });
+    await expect(page.locator('.jp-Cell').first()).not.toHaveClass(/jp-cellmage-streaming/);
+
+    await expectInert(page, request, 'toolbar, live');
+    await visibleAsWritten(page, 0);
+
+    await saveAndReopen(page);
+    await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea-output').first()).toContainText('END-OF-ANSWER');
+    await expectInert(page, request, 'toolbar, after save and reload');
+    await visibleAsWritten(page, 0);
+
+    await renderStoredAsTrusted(page, await storedMarkdown(page, request, 0));
+    await expectInert(page, request, 'toolbar answer rendered by JupyterLab as trusted Markdown');
+  });
+
+  test('%%llm magic, in a running kernel', async ({ page, request }) => {
+    await script(request, HOSTILE_ANSWER);
+    await page.notebook.createNew();
+    await page.notebook.setCell(0, 'code', '%load_ext cellmage_server');
+    await page.notebook.addCell('code', '%%llm --stream\nSummarise the page I pasted.');
+    await page.notebook.runCell(0);
+    await page.notebook.runCell(1);
+    const output = page.locator('.jp-Cell').nth(1).locator('.jp-OutputArea-output').first();
+    await expect(output).toContainText('END-OF-ANSWER', { timeout: 30000 });
+
+    await expectInert(page, request, 'magic, live');
+    await visibleAsWritten(page, 1);
+
+    await saveAndReopen(page);
+    await expect(page.locator('.jp-Cell').nth(1).locator('.jp-OutputArea-output').first()).toContainText('END-OF-ANSWER');
+    await expectInert(page, request, 'magic, after save and reload');
+
+    await renderStoredAsTrusted(page, await storedMarkdown(page, request, 1));
+    await expectInert(page, request, 'magic answer rendered by JupyterLab as trusted Markdown');
+  });
+
+  test('a normal answer still renders as formatted Markdown, in both clients', async ({ page, request }) => {
+    const answer = NORMAL.answer + '\n\nEND-OF-ANSWER';
+    await script(request, answer);
+    await page.notebook.createNew();
+    await page.notebook.setCell(0, 'code', 'Show me formatting.');
+    await page.notebook.addCell('code', '%load_ext cellmage_server');
+    await page.notebook.addCell('code', '%%llm\nShow me formatting.');
+    await page.notebook.selectCells(0);
+    await page.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell'));
+    await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea-output').first()).toContainText('END-OF-ANSWER');
+    await request.post(`${FAKE}/script`, { data: [{ chunks: chunked(answer) }] });
+    await page.notebook.runCell(1);
+    await page.notebook.runCell(2);
+
+    for (const index of [0, 2]) {
+      const answerNode = page.locator('.jp-Cell').nth(index).locator('.jp-cellmage-Answer');
+      await expect(answerNode).toContainText('END-OF-ANSWER');
+      await expect(answerNode.locator('h1')).toHaveText('Title');
+      await expect(answerNode.locator('li')).toHaveCount(2);
+      await expect(answerNode.locator('table td').first()).toHaveText('1');
+      await expect(answerNode.locator('pre code')).toContainText('#include <stdio.h>');
+      await expect(answerNode.locator('pre code')).toContainText('return a < 2 && a > 0;');
+      await expect(answerNode.locator('code', { hasText: 'List<String>' })).toHaveCount(1);
+      await expect(answerNode.locator('mjx-container, .MathJax').first()).toBeVisible();
+      const link = answerNode.locator('a', { hasText: 'docs' });
+      await expect(link).toHaveAttribute('href', 'https://example.org/docs?a=1');
+      await expect(link).toHaveAttribute('target', '_blank');
+      await expect(link).toHaveAttribute('rel', 'noopener noreferrer');
+    }
+    await page.screenshot({ path: test.info().outputPath('normal-answer.png') });
+  });
+});
