@@ -45,7 +45,7 @@ _TEX = re.compile(
     r"\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|"
     r"toggle|enclose|tooltip|action|fbox|mbox)(?![A-Za-z]))"
 )
-_INLINE_IMAGE = re.compile(r"!\[[^\[\]\n]*\]\((https?://[^\x00-\x20)]*)")
+_INLINE_IMAGE = re.compile(r"!\[[^\[\]\n\\]*\]\((https?://[^\x00-\x20)]*)")
 _ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -205,3 +205,20 @@ def safe_markdown(text: str, image_origins: tuple[str, ...] | list[str] = ()) ->
             return out
         raw = [r for r in raw if r not in lost]
     return defang(text, origins)  # not reached; escaping everything is safe
+
+
+_SENTINEL = "\n\n\u2063"  # an invisible separator, as the first line after the answer
+
+
+def close_open_fence(markdown: str) -> str:
+    """``markdown`` with a fenced code block it leaves open closed, so that what is appended after
+    it (a marker, an error, the status line) is not shown inside the code block.
+
+    Only a fence at the top level can swallow what follows (a container's end closes its fences),
+    so it is closed with its own fence string."""
+    probe = markdown + _SENTINEL
+    if not _covered(code_regions(probe), len(probe) - 1, len(probe)):
+        return markdown
+    fences = [t for t in _parser().parse(markdown) if t.type == "fence" and t.level == 0]
+    closing = fences[-1].markup if fences else "```"
+    return markdown.rstrip("\n") + "\n" + closing

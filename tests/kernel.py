@@ -24,7 +24,10 @@ class CellRun:
         return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr")
 
     def markdown(self) -> list[str]:
-        return [m["content"]["data"]["text/markdown"] for m in self.of_type("display_data") if "text/markdown" in m["content"]["data"]]
+        """The answers shown: the safe Markdown the lab plugin renders (the output's text/html is
+        the same answer for every other renderer)."""
+        mark = "application/vnd.cellmage.answer+json"
+        return [m["content"]["data"][mark]["markdown"] for m in self.of_type("display_data") if mark in m["content"]["data"]]
 
     def errors(self) -> list[dict[str, Any]]:
         return [m["content"] for m in self.of_type("error")]

@@ -112,8 +112,9 @@ async def test_the_answer_ends_as_one_markdown_output_with_a_status_line(kernel,
     displays = run.of_type("display_data")
     assert len(displays) == 1
     data = displays[0]["content"]["data"]
-    assert set(data) == {"text/markdown", "application/vnd.cellmage.answer+json"}  # no HTML, no JavaScript
-    text = data["text/markdown"]
+    assert set(data) == {"text/html", "application/vnd.cellmage.answer+json"}  # HTML we wrote, no JavaScript
+    assert "<p>word0 word1" in data["text/html"] and "gpt-4o-mini · 7 → 3 tokens" in data["text/html"]
+    text = data["application/vnd.cellmage.answer+json"]["markdown"]
     assert text.startswith("word0 word1")
     assert "gpt-4o-mini · 7 → 3 tokens" in re.sub(r"\\(.)", r"\1", text.splitlines()[-1])  # as rendered
     assert run.of_type("clear_output")[0]["content"]["wait"] is True  # the stream is replaced, no flicker
@@ -164,7 +165,10 @@ async def test_an_interrupt_stops_the_provider_keeps_the_text_and_forgets_the_ce
 
     run = await kernel.run("%%llm --stream --model gpt-4o --temperature 1.5\nlong", on_message=stop_after_some_text)
 
-    assert interrupted and not run.errors()
+    assert interrupted
+    # The cell ends in error (so Run All stops), in one line, not a traceback wall
+    assert run.reply["status"] == "error"
+    assert [e["traceback"] for e in run.errors()] == [["CellMage: the answer was stopped; the text that arrived is above."]]
     text = run.markdown()[-1]
     assert text.startswith("t0 t1 ") and "Stopped" in text
     upstream = fake_upstream.received[-1]
@@ -193,8 +197,10 @@ async def test_an_unknown_model_says_so_in_one_line(kernel, fake_upstream):
 
     run = await kernel.run("%%llm --model gpt-9\nx")
 
-    assert not run.errors() and run.markdown() == []
-    assert "Unknown model 'gpt-9'" in run.stderr() and "HTTP 404" in run.stderr()
+    assert run.markdown() == [] and run.reply["status"] == "error"
+    [error] = run.errors()
+    assert len(error["traceback"]) == 1  # one line, no traceback wall
+    assert "Unknown model 'gpt-9'" in error["traceback"][0] and "HTTP 404" in error["traceback"][0]
 
 
 async def test_no_reachable_server_is_one_clear_message(kernel):
@@ -203,9 +209,9 @@ async def test_no_reachable_server_is_one_clear_message(kernel):
 
     run = await kernel.run("%%llm\nx")
 
-    assert not run.errors()
-    assert "cannot reach the Jupyter server at http://127.0.0.1:9/" in run.stderr()
-    assert len(run.stderr().strip().splitlines()) == 1
+    [error] = run.errors()
+    assert error["traceback"] == [f"CellMage: {error['evalue']}"]
+    assert "cannot reach the Jupyter server at http://127.0.0.1:9/" in error["evalue"]
 
 
 async def test_llm_config_lists_and_shows(kernel):
@@ -265,7 +271,11 @@ async def test_toolbar_and_magic_share_the_notebooks_conversation(notebook_kerne
     await kernel.run("%%llm --no-history\nfrom the magic, again", cell_id="cell-b")
     assert len(fake_upstream.received[-1].body["messages"]) == 1
     shown = (await kernel.run("%llm_config --show-history")).stdout()
-    assert shown.count("--- ") == 2 and "from the magic, again" in shown and "toolbar answer" in shown
+    lines = shown.splitlines()
+    assert lines[0].startswith("  1. gpt-4o-mini · 7 → 3 tokens · cell cell-a · from the toolbar")
+    assert lines[1].startswith("  2. gpt-4o-mini") and lines[1].endswith("from the magic, again")
+    full = (await kernel.run("%llm_config --show-turn 1")).markdown()
+    assert full and "toolbar answer" in full[0] and "from the toolbar" in full[0]
     tokens = (await kernel.run("%llm_config --tokens")).stdout()
     assert "2 turn(s), 14 prompt + 6 completion tokens" in tokens
 

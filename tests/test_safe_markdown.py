@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+from cellmage_server.answer_html import answer_html
 from cellmage_server.safe_markdown import code_spans, safe_markdown
 
 CASES = json.loads((Path(__file__).parent / "safety_cases.json").read_text())["cases"]
 HOSTILE = [c for c in CASES if not c.get("harmless_as_written")]
+# Answers whose danger shows in a CommonMark renderer (the oracle's); the attack review's cases
+# are dangerous to marked's differences from CommonMark, which the stored HTML does not depend on.
+COMMONMARK_HOSTILE = [c for c in HOSTILE if "found_by" not in c]
 
 SAFE_SCHEMES = ("http:", "https:", "mailto:")
 FORBIDDEN_TAGS = {"script", "img", "svg", "iframe", "object", "embed", "form", "button", "meta", "base", "link",
@@ -44,6 +48,8 @@ class Findings(HTMLParser):
         elif tag in FORBIDDEN_TAGS:
             self.problems.append(f"<{tag}>")
         for name, value in attrs:
+            if name == "style" and re.fullmatch(r"text-align:(left|right|center)", value or ""):
+                continue  # a table column's alignment, written by markdown-it itself
             if name.startswith("on") or name in ("style", "src", "srcset", "poster", "srcdoc", "action", "formaction"):
                 self.problems.append(f"{tag}[{name}]")
             if name == "href" and value is not None:
@@ -72,7 +78,7 @@ def render_trusted(markdown: str, allowed_images: tuple[str, ...] = ()) -> Findi
     return found
 
 
-@pytest.mark.parametrize("case", HOSTILE, ids=[c["name"] for c in HOSTILE])
+@pytest.mark.parametrize("case", COMMONMARK_HOSTILE, ids=[c["name"] for c in COMMONMARK_HOSTILE])
 def test_the_oracle_sees_each_hostile_answer_as_dangerous(case):
     # Guards the oracle itself: without the rules, every hostile answer is caught running or fetching.
     assert render_trusted(case["answer"]).problems
@@ -93,6 +99,33 @@ def test_nothing_in_the_result_runs_or_fetches_and_code_reads_as_written(case):
     text = "".join(found.text)
     for visible in case["visible"]:
         assert visible in text
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_the_stored_html_is_the_shared_result(case):
+    assert answer_html(case["answer"], case.get("image_origins", ())) == case["expected_html"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_nothing_in_the_stored_html_runs_or_fetches_and_code_reads_as_written(case):
+    found = Findings(tuple(case.get("allowed_images", ())))
+    found.feed(answer_html(case["answer"], case.get("image_origins", ())))
+    assert found.problems == []
+    assert not TEX_ACTIVE.search("".join(found.prose))
+    for visible in case["visible"]:
+        assert visible in "".join(found.text)
+
+
+def test_the_stored_html_links_open_apart_and_images_are_links():
+    html = answer_html("[docs](https://example.org/a) and ![chart](https://example.org/c.png) and <https://example.org/x>")
+    assert html.count('target="_blank" rel="noopener noreferrer"') == 3
+    assert "<img" not in html and "🖼 chart</a>" in html
+
+
+def test_math_keeps_its_text_for_mathjax_and_loses_its_links():
+    html = answer_html("Energy $E = m c^2$, $a_1 * b_2 * c$ and $$\\href{https://x.org}{y}$$")
+    assert "$E = m c^2$" in html and "$a_1 * b_2 * c$" in html  # no emphasis inside math
+    assert "\\\u200bhref" in html
 
 
 def test_split_deltas_make_the_same_answer():
@@ -137,8 +170,8 @@ def test_loading_the_magics_does_not_import_the_markdown_parser():
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[c["name"] for c in HOSTILE])
 def test_the_magics_stored_answer_is_safe_with_hostile_text_in_the_error_too(case):
-    from cellmage_server.magics.display import Ending, final_markdown
+    from cellmage_server.ending import Ending, final_markdown
 
-    ending = Ending(model=case["answer"][:30], error=f"upstream: {case['answer']}", stopped=True)
+    ending = Ending(model=case["answer"][:30], error_code="upstream", error_message=case["answer"], stopped=True)
     found = render_trusted(final_markdown(case["answer"], ending))
     assert found.problems == []

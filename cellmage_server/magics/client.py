@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+import queue
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -119,16 +122,72 @@ class Client:
             raise self._refused(response.status_code, response.content)
 
     @contextmanager
-    def answer(self, body: dict[str, Any]) -> Iterator[Iterator[tuple[str, dict[str, Any]]]]:
-        """POST chat and yield its events as (name, data); leaving the block closes the stream,
+    def answer(self, body: dict[str, Any]) -> Iterator[Answer]:
+        """POST chat; the :class:`Answer` gives its events. Leaving the block closes the stream,
         which makes the server cancel the provider's request if the answer was not done."""
         import httpx
-        from httpx_sse import EventSource
 
         try:
             with self._client().stream("POST", "chat", json=body) as response:
                 if response.status_code != 200:
                     raise self._refused(response.status_code, response.read())
-                yield ((sse.event, json.loads(sse.data)) for sse in EventSource(response).iter_sse())
+                answer = Answer(response)
+                try:
+                    yield answer
+                finally:
+                    answer.abort()
         except httpx.TransportError as e:
             raise self._unreachable(e) from None
+
+
+Event = tuple[str, dict[str, Any]]
+
+
+class Answer:
+    """One answer's stream, read on a thread so that the kernel's thread can show text on a timer
+    while the network is quiet, and stop at once (the stop button) while a read is blocked."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._thread: threading.Thread | None = None
+
+    def events(self, wait: Callable[[], float | None]) -> Iterator[Event | None]:
+        """The answer's events as (name, data), in order, and ``None`` whenever ``wait()`` seconds
+        pass without one (``wait()`` returning None waits for the next event)."""
+        from httpx_sse import EventSource
+
+        inbox: queue.Queue[Event | BaseException | None] = queue.Queue()
+
+        def read() -> None:
+            try:
+                for sse in EventSource(self._response).iter_sse():
+                    inbox.put((sse.event, json.loads(sse.data)))
+                inbox.put(None)  # the stream ended
+            except BaseException as e:  # handed to the kernel's thread, which raises it
+                inbox.put(e)
+
+        self._thread = threading.Thread(target=read, name="cellmage-answer", daemon=True)
+        self._thread.start()
+        while True:
+            try:
+                item = inbox.get(timeout=wait())
+            except queue.Empty:
+                yield None
+                continue
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def abort(self) -> None:
+        """Close the connection now, waking the reading thread; the server then cancels the answer."""
+        stream = self._response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # close() alone would not wake a blocked recv()
+            except OSError:
+                pass  # already closed
+        if self._thread is not None:
+            self._thread.join(timeout=5)

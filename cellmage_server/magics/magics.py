@@ -14,9 +14,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from ..ending import ANSWER_MIME, Ending, error_line
 from ..flags import FlagError, parse_flags
 from .client import CellmageClientError, Client, find_endpoint
-from .display import AnswerDisplay, Ending
+from .display import AnswerDisplay
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -58,6 +59,14 @@ def current_cell_id(shell: Any) -> str | None:
     except Exception:  # an older or non-ipykernel kernel: no cell ids, so every run is a new turn
         return None
     return ((parent or {}).get("metadata") or {}).get("cellId")
+
+
+class AnswerFailed(Exception):
+    """A cell whose answer failed or was stopped ends in error (so "Run All" stops there), shown as
+    one line rather than a traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
+        return [f"CellMage: {self}"]
 
 
 def _say(message: str) -> None:
@@ -112,8 +121,13 @@ class LlmMagics(Magics):
         ending = Ending(model=body.get("model"))
         started = time.monotonic()
         try:
-            with self.client().answer(body) as events:
-                for name, data in events:
+            with self.client().answer(body) as answer:
+                done = False
+                for event in answer.events(wait=display.wait):
+                    if event is None:  # quiet on the network: show what is pending
+                        display.flush()
+                        continue
+                    name, data = event
                     if name == "delta":
                         display.delta(data["text"])
                     elif name == "start":
@@ -123,21 +137,28 @@ class LlmMagics(Magics):
                         ending.completion_tokens = data.get("completion_tokens")
                         ending.cost_usd = data.get("cost_usd")
                     elif name == "error":
-                        ending.error = f"{data.get('code')}: {data.get('message')}"
+                        ending.error_code, ending.error_message = data.get("code"), data.get("message")
+                    elif name == "done":
+                        done = True
+                if not done and ending.error_code is None:
+                    ending.error_code = "disconnected"
         except KeyboardInterrupt:
             # The stop button: leaving the block above closed the stream, so the server has
             # cancelled the provider's request. Keep what came, marked as stopped.
             ending.stopped = True
         except CellmageClientError as e:
             if not display.parts:
-                _say(str(e))
-                return
-            ending.error = str(e)
+                raise AnswerFailed(str(e)) from None
+            ending.error_code, ending.error_message = "disconnected", str(e)
         ending.elapsed_s = time.monotonic() - started
         display.finish(ending, self._image_origins())
         self.shell.user_ns["_llm"] = display.text
         if flags.output:
             self.shell.user_ns[flags.output] = display.text
+        if ending.stopped:
+            raise AnswerFailed("the answer was stopped; the text that arrived is above.")
+        if ending.error_code is not None:
+            raise AnswerFailed(error_line(ending))
 
     def _image_origins(self) -> tuple[str, ...]:
         """The origins whose images answers may show (the server's ``image_origins``), asked once."""
@@ -157,7 +178,8 @@ class LlmMagics(Magics):
     @argument("--list-personas", action="store_true", help="list the server's personas")
     @argument("--list-models", action="store_true", help="list the server's models")
     @argument("--status", action="store_true", help="ask the server how it is configured")
-    @argument("--show-history", action="store_true", help="show this notebook's conversation")
+    @argument("--show-history", action="store_true", help="one line per turn of this notebook's conversation")
+    @argument("--show-turn", type=int, metavar="N", help="show turn N of the conversation in full")
     @argument("--clear-history", action="store_true", help="forget this notebook's conversation")
     @argument("--tokens", action="store_true", help="tokens and cost of this notebook's conversation so far")
     def llm_config(self, line: str) -> None:
@@ -190,6 +212,8 @@ class LlmMagics(Magics):
                 self._status()
             if args.show_history:
                 self._show_history()
+            if args.show_turn is not None:
+                self._show_turn(args.show_turn)
             if args.clear_history:
                 self._clear_history()
             if args.tokens:
@@ -258,6 +282,7 @@ class LlmMagics(Magics):
         return None if path is None else "conversations/" + quote(path, safe="")
 
     def _show_history(self) -> None:
+        """One line per turn, however long the answers (``--show-turn N`` shows one in full)."""
         path = self._conversation_path()
         if path is None:
             return
@@ -265,9 +290,35 @@ class LlmMagics(Magics):
         if not turns:
             print("CellMage: this notebook's conversation is empty.")
         for i, turn in enumerate(turns, 1):
+            tokens = f"{turn.get('prompt_tokens') or '?'} → {turn.get('completion_tokens') or '?'} tokens"
             mark = "" if turn["status"] == "ok" else f" [{turn['status']}]"
-            print(f"--- {i}. {turn['model']}{mark}\n> " + turn["prompt"].strip().replace("\n", "\n> "))
-            print(turn["answer"].strip())
+            first = (turn["prompt"].strip().splitlines() or [""])[0]
+            first = first if len(first) <= 70 else first[:69] + "…"
+            print(f"{i:>3}. {turn['model']} · {tokens}{mark} · cell {turn['cell_id'][:8]} · {first}")
+        if turns:
+            print("(%llm_config --show-turn N shows turn N in full.)")
+
+    def _show_turn(self, number: int) -> None:
+        path = self._conversation_path()
+        if path is None:
+            return
+        turns = self.client().get(path)["turns"]
+        if not 1 <= number <= len(turns):
+            _say(f"there is no turn {number}; this conversation has {len(turns)}.")
+            return
+        from IPython.display import display
+
+        from ..answer_html import answer_html
+        from ..ending import escape
+        from ..safe_markdown import close_open_fence, safe_markdown
+
+        turn = turns[number - 1]
+        origins = self._image_origins()
+        prompt = "\n".join("> " + escape(line) for line in turn["prompt"].strip().splitlines())
+        title = f"#### {number}. {escape(turn['model'] or 'unknown model')}\n\n{prompt}\n\n"
+        markdown = title + close_open_fence(safe_markdown(turn["answer"], origins))
+        html = answer_html(title + close_open_fence(turn["answer"]), origins)
+        display({"text/html": html, ANSWER_MIME: {"markdown": markdown}}, raw=True)
 
     def _clear_history(self) -> None:
         path = self._conversation_path()

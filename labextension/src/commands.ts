@@ -11,9 +11,13 @@ import { LabIcon, stopIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { RenderScheduler } from './coalesce';
+import { answerBundle, errorLine, escapeText, IEnding, liveBundle } from './ending';
+import { ANSWER_MIME } from './mime';
 import { FlagError, splitCell } from './flags';
 import { AnswerOutput, IAnswerMeta } from './output';
+import { allowedImageOrigins, renderAnswer } from './render';
 import { CellmageRequestError, IConversation, IStatus, requestAPI, streamAnswer } from './request';
+import { closeOpenFence, safeMarkdown } from './safemd';
 
 export namespace CommandIDs {
   export const run = 'cellmage:run-cell';
@@ -47,6 +51,26 @@ function textBody(text: string): Widget {
   node.className = 'jp-cellmage-StatusBody';
   node.textContent = text;
   return new Widget({ node });
+}
+
+/** Longest answer shown whole in the conversation dialog; longer ones are cut, saying so. */
+const DIALOG_ANSWER_CHARS = 4000;
+
+/** A conversation as safe Markdown: each turn a heading, its prompt quoted as text, its answer. */
+export function conversationMarkdown(conversation: IConversation, origins: readonly string[]): string {
+  if (!conversation.turns.length) {
+    return "This notebook's conversation is empty.";
+  }
+  const turns = conversation.turns.map((t, i) => {
+    const status = t.status === 'ok' ? '' : ` (${t.status})`;
+    const prompt = t.prompt.trim().split('\n').map(line => '> ' + escapeText(line)).join('\n');
+    const cut = t.answer.length > DIALOG_ANSWER_CHARS;
+    const answer = closeOpenFence(safeMarkdown(cut ? t.answer.slice(0, DIALOG_ANSWER_CHARS) : t.answer, origins));
+    const more = cut ? `\n\n*${t.answer.length - DIALOG_ANSWER_CHARS} more characters in the cell's output.*` : '';
+    return `#### ${i + 1}. ${escapeText(t.model ?? 'unknown model')}${status}\n\n${prompt}\n\n${answer}${more}`;
+  });
+  const totals = conversation.totals;
+  return turns.join('\n\n---\n\n') + `\n\n---\n\n*${totals.turns} turn(s), ${totals.prompt_tokens} + ${totals.completion_tokens} tokens*`;
 }
 
 function describeFailure(error: unknown): string {
@@ -128,11 +152,13 @@ export function registerCommands(
 
     let text = '';
     const meta: IAnswerMeta = {};
+    const ending: IEnding = { model: chosen.model };
     const started = performance.now();
-    const markdown = () => (meta.stopped ? `${text}\n\n*⏹ Stopped.*` : text);
-    const scheduler = new RenderScheduler(() => output.render(markdown(), meta), prefs.renderInterval);
+    const origins = allowedImageOrigins();
+    const scheduler = new RenderScheduler(() => output.render(liveBundle(text, origins), meta), prefs.renderInterval);
     output.begin();
     let failure: string | null = null;
+    let done = false;
     try {
       await streamAnswer(
         body,
@@ -143,36 +169,49 @@ export function registerCommands(
               scheduler.changed(text.length);
             }
           } else if (event === 'start') {
-            meta.model = data.model;
+            meta.model = ending.model = data.model;
             meta.persona = data.persona;
           } else if (event === 'usage') {
             meta.usage = data;
+            ending.prompt_tokens = data.prompt_tokens;
+            ending.completion_tokens = data.completion_tokens;
+            ending.cost_usd = data.cost_usd;
           } else if (event === 'error') {
             meta.error = data;
+            ending.error_code = data.code;
+            ending.error_message = data.message;
             if (data.code === 'cancelled') {
-              meta.stopped = true;
+              meta.stopped = ending.stopped = true;
             }
           } else if (event === 'done') {
+            done = true;
             meta.finish_reason = data.finish_reason;
             meta.elapsed_ms = data.elapsed_ms;
           }
         },
         controller.signal
       );
+      if (!done && !ending.error_code) {
+        ending.error_code = 'disconnected'; // the stream ended without its last event
+      }
     } catch (error) {
       if (controller.signal.aborted) {
-        meta.stopped = true;
+        meta.stopped = ending.stopped = true;
+      } else if (text) {
+        ending.error_code = 'disconnected';
+        ending.error_message = describeFailure(error);
       } else {
         failure = describeFailure(error);
       }
     } finally {
       meta.elapsed_ms = meta.elapsed_ms ?? Math.round(performance.now() - started);
+      ending.elapsed_s = meta.elapsed_ms / 1000;
       scheduler.dispose();
-      if (text || meta.stopped || !failure) {
-        output.render(markdown(), meta);
+      if (!failure) {
+        output.render(answerBundle(text, ending, origins), meta);
       }
-      if (meta.error && meta.error.code !== 'cancelled') {
-        output.problem(`CellMage error (${meta.error.code}): ${meta.error.message}`);
+      if (ending.error_code && ending.error_code !== 'cancelled') {
+        output.problem(`CellMage: ${errorLine(ending)}`);
       }
       if (failure) {
         output.problem(failure);
@@ -240,19 +279,26 @@ export function registerCommands(
       if (!path) {
         return;
       }
-      let text: string;
+      let body: Widget;
       try {
         const answer = await requestAPI<IConversation>(path);
-        text = answer.turns.length
-          ? answer.turns
-              .map((t, i) => `${i + 1}. ${t.model ?? ''}${t.status === 'ok' ? '' : ` [${t.status}]`}\n> ${t.prompt.trim()}\n${t.answer.trim()}`)
-              .join('\n\n') +
-            `\n\n${answer.totals.turns} turn(s), ${answer.totals.prompt_tokens} + ${answer.totals.completion_tokens} tokens`
-          : "This notebook's conversation is empty.";
+        const rendermime = tracker.currentWidget!.content.rendermime;
+        body = new Widget();
+        body.addClass('jp-RenderedHTMLCommon');
+        body.addClass('jp-cellmage-Conversation');
+        // Answers are untrusted: rendered as every answer is (safe Markdown, sanitized, inert).
+        await renderAnswer(body.node, conversationMarkdown(answer, allowedImageOrigins()), {
+          mimeType: ANSWER_MIME,
+          sanitizer: rendermime.sanitizer,
+          resolver: null,
+          linkHandler: null,
+          latexTypesetter: rendermime.latexTypesetter,
+          markdownParser: rendermime.markdownParser
+        });
       } catch (error) {
-        text = describeFailure(error);
+        body = textBody(describeFailure(error));
       }
-      await showDialog({ title: 'CellMage conversation', body: textBody(text), buttons: [Dialog.okButton()] });
+      await showDialog({ title: 'CellMage conversation', body, buttons: [Dialog.okButton()] });
     }
   });
 

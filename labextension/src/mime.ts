@@ -1,16 +1,17 @@
 /**
- * The renderer of an answer output: JupyterLab picks it (before its own Markdown renderer) for any
- * output that carries ANSWER_MIME, trusted or not, and renders the output's `text/markdown` with
- * the rules of render.ts. A JupyterLab without this extension renders the same `text/markdown`
- * itself, which is why that Markdown is made safe before it is stored (safemd.ts).
+ * The renderer of an answer output: JupyterLab picks it (before its own HTML and Markdown
+ * renderers) for any output that carries ANSWER_MIME, trusted or not, and renders the safe Markdown
+ * in that data with the rules of render.ts (JupyterLab's highlighting and math, its sanitizer, an
+ * inert DOM pass). Everything else renders the output's text/html (answerhtml.ts).
  */
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
 import { renderAnswer } from './render';
 
-/** Marks an output as an answer of this extension; its data is a small JSON object. */
-export const ANSWER_MIME = 'application/vnd.cellmage.answer+json';
+import { ANSWER_MIME } from './answermime';
+
+export { ANSWER_MIME };
 
 export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
   constructor(private readonly _options: IRenderMime.IRendererOptions) {
@@ -21,7 +22,8 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
   }
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    const markdown = model.data['text/markdown'];
+    // JSON boundary: the mark's data as stored; anything unexpected renders as nothing.
+    const markdown = (model.data[ANSWER_MIME] as any)?.markdown;
     await renderAnswer(this.node, typeof markdown === 'string' ? markdown : '', this._options);
   }
 }

@@ -1,7 +1,7 @@
 /**
- * An answer in a code cell's outputs: one `display_data` with the answer as safe Markdown
- * (`text/markdown`, see safemd.ts) and the ANSWER_MIME mark that selects this extension's renderer
- * (mime.ts), replaced in place
+ * An answer in a code cell's outputs: one `display_data` with the answer as HTML any renderer
+ * shows safely (`text/html`, answerhtml.ts) and, under the ANSWER_MIME mark that selects this
+ * extension's renderer (mime.ts), as safe Markdown (safemd.ts); replaced in place
  * as the answer grows (at the pace the RenderScheduler allows), with model, usage and timing in
  * its metadata; problems as a themed `stderr` stream output after it. The cell's execution count
  * is left alone.
@@ -10,9 +10,7 @@ import { ICodeCellModel } from '@jupyterlab/cells';
 import * as nbformat from '@jupyterlab/nbformat';
 import { PartialJSONObject } from '@lumino/coreutils';
 
-import { ANSWER_MIME } from './mime';
-import { allowedImageOrigins } from './render';
-import { safeMarkdown } from './safemd';
+import { IAnswerBundle } from './ending';
 
 export interface IAnswerMeta {
   model?: string;
@@ -30,18 +28,18 @@ export class AnswerOutput {
 
   constructor(private readonly _model: ICodeCellModel) {}
 
-  /** Clear the cell's outputs for a new answer. */
+  /** Clear the cell's outputs (and its execution count: the kernel did not run it) for a new answer. */
   begin(): void {
     this._model.outputs.clear();
+    this._model.executionCount = null;
     this._index = -1;
   }
 
-  /** Show `text` (the whole answer so far, as the model wrote it) and its metadata. */
-  render(text: string, meta: IAnswerMeta): void {
+  /** Show the answer so far (see ending.ts: answerBundle, liveBundle) and its metadata. */
+  render(bundle: IAnswerBundle, meta: IAnswerMeta): void {
     const output: nbformat.IDisplayData = {
       output_type: 'display_data',
-      // Stored as it is shown: a JupyterLab without this extension renders the same safe Markdown.
-      data: { 'text/markdown': safeMarkdown(text, allowedImageOrigins()), [ANSWER_MIME]: {} },
+      data: bundle as unknown as nbformat.IMimeBundle,
       metadata: { cellmage: meta as unknown as PartialJSONObject }
     };
     if (this._index === -1) {

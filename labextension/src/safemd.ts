@@ -9,13 +9,13 @@
 import MarkdownIt from 'markdown-it';
 
 const ZWSP = '\u200b';
-const IMAGE_MARK = '\u{1F5BC}'; // 🖼
+export const IMAGE_MARK = '\u{1F5BC}'; // 🖼
 
 const ENTITY_START = /&(?=[#A-Za-z])/g;
 const SCHEME = /(?<![a-z0-9+.-])(javascript|vbscript|livescript|data|file)(?=\\?:)/gi;
 const TEX =
   /\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|toggle|enclose|tooltip|action|fbox|mbox)(?![A-Za-z]))/g;
-const INLINE_IMAGE = /!\[[^[\]\n]*\]\((https?:\/\/[^\x00-\x20)]*)/y;
+const INLINE_IMAGE = /!\[[^[\]\n\\]*\]\((https?:\/\/[^\x00-\x20)]*)/y;
 const ASCII_PUNCT = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
 
 type Range = [number, number];
@@ -29,6 +29,11 @@ function unallowedImages(text: string, origins: readonly string[]): string {
     const url = image ? image[1].toLowerCase() : null;
     return url !== null && prefixes.some(p => url.startsWith(p)) ? '![' : IMAGE_MARK + '[';
   });
+}
+
+/** TeX link, load and style commands made inert (MathJax reads the rendered page's text). */
+export function breakTex(text: string): string {
+  return text.replace(TEX, '\\' + ZWSP);
 }
 
 /** The context-free rules, for text that is not code. */
@@ -182,4 +187,22 @@ export function safeMarkdown(text: string, imageOrigins: readonly string[] = [])
     raw = raw.filter(r => !lost.some(l => l[0] === r[0] && l[1] === r[1]));
   }
   return defang(text, imageOrigins);
+}
+
+const SENTINEL = '\n\n\u2063'; // an invisible separator, as the first line after the answer
+
+/**
+ * `markdown` with a fenced code block it leaves open closed, so that what is appended after it
+ * (a marker, an error, the status line) is not shown inside the code block (see
+ * close_open_fence in safe_markdown.py).
+ */
+export function closeOpenFence(markdown: string): string {
+  const probe = markdown + SENTINEL;
+  const end = probe.length;
+  if (!codeRegions(probe).some(([s, e]) => s <= end - 1 && end <= e)) {
+    return markdown;
+  }
+  const fences = parser!.parse(markdown, {}).filter(t => t.type === 'fence' && t.level === 0);
+  const closing = fences.length ? fences[fences.length - 1].markup : '```';
+  return markdown.replace(/\n+$/, '') + '\n' + closing;
 }

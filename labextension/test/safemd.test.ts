@@ -5,12 +5,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
+import { answerHtml } from '../src/answerhtml';
 import { codeSpans, safeMarkdown } from '../src/safemd';
 
 interface ICase {
   name: string;
   answer: string;
   expected: string;
+  expected_html: string;
   deltas?: string[];
   image_origins?: string[];
 }
@@ -22,6 +24,7 @@ const table = JSON.parse(
 for (const c of table.cases) {
   test(`safe answer: ${c.name}`, () => {
     assert.equal(safeMarkdown(c.answer, c.image_origins ?? []), c.expected);
+    assert.equal(answerHtml(c.answer, c.image_origins ?? []), c.expected_html);
     if (c.deltas) {
       assert.equal(safeMarkdown(c.deltas.join('')), c.expected);
     }

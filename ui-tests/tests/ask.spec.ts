@@ -91,7 +91,8 @@ test.describe('Ask the LLM from a cell', () => {
     await askButton(page).click();
 
     const error = page.locator('.jp-Cell').first().locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
-    await expect(error).toContainText('CellMage error (upstream)');
+    await expect(error).toContainText('CellMage: Error (upstream)');
+    await expect(outputText(page)).toContainText('Error (upstream)'); // in the answer too, as the magic shows it
     await expect(outputText(page)).toContainText('word0 word1 word2');
     await page.screenshot({ path: test.info().outputPath('error.png') });
   });
@@ -133,7 +134,8 @@ test.describe('Ask the LLM from a cell', () => {
     const cell = (await response.json()).content.cells[0];
     expect(cell.execution_count).toBeNull();
     expect(cell.outputs[0].output_type).toBe('display_data');
-    expect(cell.outputs[0].data['text/markdown']).toBe('**bold** answer');
+    expect(cell.outputs[0].data['application/vnd.cellmage.answer+json'].markdown).toMatch(/^\*\*bold\*\* answer\n\n\*fake\\-fast · 7 → 3 tokens · [0-9]\\\.[0-9] s\*$/);
+    expect(cell.outputs[0].data['text/html']).toContain('<strong>bold</strong> answer');
     const meta = cell.outputs[0].metadata.cellmage;
     expect(meta.model).toBe('fake-fast');
     expect(meta.usage.total_tokens).toBe(10);

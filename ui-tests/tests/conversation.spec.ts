@@ -34,6 +34,9 @@ test('a notebook is one conversation: the second cell sees the first; show and c
   const dialog = page.locator('.jp-Dialog');
   await expect(dialog).toContainText('What is the capital of France?');
   await expect(dialog).toContainText('About 2.1 million.');
+  // Rendered as (safe) Markdown: a heading per turn, the prompt quoted
+  await expect(dialog.locator('.jp-cellmage-Conversation h4')).toHaveCount(2);
+  await expect(dialog.locator('.jp-cellmage-Conversation blockquote').first()).toContainText('What is the capital of France?');
   await page.screenshot({ path: test.info().outputPath('conversation.png') });
   await dialog.getByRole('button', { name: 'Ok' }).click();
 

@@ -4,8 +4,8 @@
  * (its cells are trusted) through the cell toolbar and through the %%llm magic in a running kernel.
  * No payload may run script (a page flag) or make the browser fetch a URL the model chose (a
  * loopback listener standing in for a remote host): live, after save and reload, and when the
- * stored Markdown is rendered as trusted by JupyterLab's own renderer (a JupyterLab without this
- * extension).
+ * stored output is rendered as trusted by JupyterLab's own renderer (a JupyterLab without this
+ * extension renders its text/html).
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { APIRequestContext } from '@playwright/test';
@@ -84,23 +84,25 @@ async function visibleAsWritten(page: IJupyterLabPageFixture, index: number) {
   }
 }
 
-/** Render the stored Markdown as JupyterLab's own Markdown renderer does for a trusted output. */
-async function renderStoredAsTrusted(page: IJupyterLabPageFixture, markdown: string) {
+/** Render the stored HTML as JupyterLab's own HTML renderer does for a trusted output (MathJax too). */
+async function renderStoredAsTrusted(page: IJupyterLabPageFixture, html: string) {
   await page.evaluate(async source => {
     const panel = (window as any).jupyterapp.shell.currentWidget;
-    const renderer = panel.content.rendermime.createRenderer('text/markdown');
-    const model = { trusted: true, data: { 'text/markdown': source }, metadata: {}, setData: () => undefined };
+    const renderer = panel.content.rendermime.createRenderer('text/html');
+    const model = { trusted: true, data: { 'text/html': source }, metadata: {}, setData: () => undefined };
     await renderer.renderModel(model);
     renderer.node.classList.add('jp-OutputArea-output', 'cellmage-test-trusted');
     document.body.appendChild(renderer.node);
-  }, markdown);
+  }, html);
   await expect(page.locator('.cellmage-test-trusted')).toContainText('END-OF-ANSWER');
 }
 
-async function storedMarkdown(page: IJupyterLabPageFixture, request: APIRequestContext, cell: number): Promise<string> {
+async function storedHtml(page: IJupyterLabPageFixture, request: APIRequestContext, cell: number): Promise<string> {
   const path = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.context.path);
   const saved = await (await request.get(`/api/contents/${path}?content=1`)).json();
-  return saved.content.cells[cell].outputs.find((o: any) => o.output_type === 'display_data').data['text/markdown'];
+  const data = saved.content.cells[cell].outputs.find((o: any) => o.output_type === 'display_data').data;
+  expect(Object.keys(data).sort()).toEqual(['application/vnd.cellmage.answer+json', 'text/html']);
+  return data['text/html'];
 }
 
 async function saveAndReopen(page: IJupyterLabPageFixture): Promise<string> {
@@ -141,8 +143,8 @@ test.describe('A model answer runs nothing and fetches nothing', () => {
     await expectInert(page, request, 'toolbar, after save and reload');
     await visibleAsWritten(page, 0);
 
-    await renderStoredAsTrusted(page, await storedMarkdown(page, request, 0));
-    await expectInert(page, request, 'toolbar answer rendered by JupyterLab as trusted Markdown');
+    await renderStoredAsTrusted(page, await storedHtml(page, request, 0));
+    await expectInert(page, request, 'stored toolbar answer rendered by JupyterLab itself, trusted');
   });
 
   test('%%llm magic, in a running kernel', async ({ page, request }) => {
@@ -162,8 +164,8 @@ test.describe('A model answer runs nothing and fetches nothing', () => {
     await expect(page.locator('.jp-Cell').nth(1).locator('.jp-OutputArea-output').first()).toContainText('END-OF-ANSWER');
     await expectInert(page, request, 'magic, after save and reload');
 
-    await renderStoredAsTrusted(page, await storedMarkdown(page, request, 1));
-    await expectInert(page, request, 'magic answer rendered by JupyterLab as trusted Markdown');
+    await renderStoredAsTrusted(page, await storedHtml(page, request, 1));
+    await expectInert(page, request, 'stored magic answer rendered by JupyterLab itself, trusted');
   });
 
   test('a normal answer still renders as formatted Markdown, in both clients', async ({ page, request }) => {

@@ -1,0 +1,106 @@
+/**
+ * How an answer ends, said as the kernel magic says it (cellmage_server/ending.py; both are tested
+ * against tests/ending_cases.json): a Stopped marker, the error with what to do, the status line,
+ * appended after the answer outside any code block it left open.
+ */
+import { answerHtml } from './answerhtml';
+import { ANSWER_MIME } from './answermime';
+import { breakTex, closeOpenFence, safeMarkdown } from './safemd';
+
+/** What to do about each error code (and "disconnected": the stream ended without `done`). */
+export const HINTS: Record<string, string> = {
+  auth: "The provider refused this server's key: ask the admin to check the model's key in cellmage.toml.",
+  rate_limited: 'Rate limited by the provider: retry in a moment.',
+  context_length: 'The prompt and its history are too long: use --no-history or a model with a longer context.',
+  timeout: 'The provider took too long: try again, or ask for a shorter answer.',
+  content_filter: "The provider's content filter refused it: rephrase the prompt.",
+  upstream: 'The provider failed: try again; if it keeps failing, ask the admin.',
+  internal: 'The server failed while relaying the answer: try again; its log says more.',
+  shutdown: 'The Jupyter server stopped: run the cell again when it is back.',
+  disconnected: 'The connection closed before the answer finished: run the cell again.'
+};
+
+export const STOPPED = '*Stopped before the end of the answer.*';
+
+export interface IEnding {
+  model?: string | null;
+  prompt_tokens?: number | null;
+  completion_tokens?: number | null;
+  cost_usd?: number | null;
+  elapsed_s?: number | null;
+  error_code?: string | null;
+  error_message?: string | null;
+  stopped?: boolean;
+}
+
+const given = (v: number | null | undefined): v is number => v !== null && v !== undefined;
+
+/** model · tokens in → out · cost when known · time. */
+export function statusLine(e: IEnding): string {
+  const parts = [e.model || 'unknown model'];
+  if (given(e.prompt_tokens) || given(e.completion_tokens)) {
+    parts.push(`${given(e.prompt_tokens) ? e.prompt_tokens : '?'} → ${given(e.completion_tokens) ? e.completion_tokens : '?'} tokens`);
+  }
+  if (given(e.cost_usd)) {
+    parts.push(e.cost_usd >= 0.0001 ? `$${e.cost_usd.toFixed(4)}` : '< $0.0001');
+  }
+  if (given(e.elapsed_s)) {
+    parts.push(`${e.elapsed_s.toFixed(1)} s`);
+  }
+  return parts.join(' · ');
+}
+
+/** The error as one line of plain text: its code, the server's message, what to do. */
+export function errorLine(e: IEnding): string {
+  const code = e.error_code || 'internal';
+  const words = [`Error (${code}):`];
+  if (e.error_message) {
+    words.push(e.error_message.trim());
+  }
+  if (HINTS[code]) {
+    words.push(HINTS[code]);
+  }
+  return words.join(' ');
+}
+
+/** Plain text inside Markdown: every ASCII punctuation character escaped, TeX commands broken. */
+export function escapeText(text: string): string {
+  return breakTex(text.split(/\s+/).filter(Boolean).join(' ')).replace(/([!-/:-@[-`{-~])/g, '\\$1');
+}
+
+/** What follows the answer: the marker, the error, the status line; paragraphs of their own. */
+export function endingMarkdown(e: IEnding): string {
+  const lines: string[] = [];
+  if (e.stopped) {
+    lines.push(STOPPED);
+  }
+  if (e.error_code && e.error_code !== 'cancelled') {
+    lines.push(`**${escapeText(errorLine(e))}**`);
+  }
+  lines.push(`*${escapeText(statusLine(e))}*`);
+  return lines.join('\n\n');
+}
+
+/** The answer as it is stored: safe Markdown, any fence it left open closed, then its ending. */
+export function finalMarkdown(text: string, e: IEnding, imageOrigins: readonly string[] = []): string {
+  const body = closeOpenFence(safeMarkdown(text, imageOrigins)).replace(/\n+$/, '');
+  return (body.trim() ? body + '\n\n' : '') + endingMarkdown(e);
+}
+
+/** An answer output's data: text/html for every renderer, safe Markdown for this extension's. */
+export interface IAnswerBundle {
+  'text/html': string;
+  [ANSWER_MIME]: { markdown: string };
+}
+
+/** The stored answer once it ended (the same as answer_bundle in ending.py). */
+export function answerBundle(text: string, e: IEnding, imageOrigins: readonly string[] = []): IAnswerBundle {
+  const closed = closeOpenFence(text).replace(/\n+$/, '');
+  const html = answerHtml((closed.trim() ? closed + '\n\n' : '') + endingMarkdown(e), imageOrigins);
+  return { 'text/html': html, [ANSWER_MIME]: { markdown: finalMarkdown(text, e, imageOrigins) } };
+}
+
+/** The answer while it streams: safe in the notebook model at every moment (autosave may store it). */
+export function liveBundle(text: string, imageOrigins: readonly string[] = []): IAnswerBundle {
+  return { 'text/html': answerHtml(text, imageOrigins), [ANSWER_MIME]: { markdown: safeMarkdown(text, imageOrigins) } };
+}

@@ -1,0 +1,19 @@
+// The lab plugin's answer endings against the table the kernel magic is tested with: both clients
+// store exactly the same Markdown for the same answer and ending.
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { answerBundle, finalMarkdown, IEnding } from '../src/ending';
+
+const table = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'tests', 'ending_cases.json'), 'utf-8')) as {
+  cases: { name: string; text: string; ending: IEnding; expected: string; expected_html: string }[];
+};
+
+for (const c of table.cases) {
+  test(`ending: ${c.name}`, () => {
+    assert.equal(finalMarkdown(c.text, c.ending), c.expected);
+    assert.equal(answerBundle(c.text, c.ending)['text/html'], c.expected_html);
+  });
+}
