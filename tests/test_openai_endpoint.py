@@ -130,3 +130,33 @@ async def test_json_mode_and_schema_reach_the_provider(api, fake_upstream, key):
 
     await sdk(api, key).chat.completions.create(model="fast", messages=[{"role": "user", "content": "j"}], response_format=schema)
     assert fake_upstream.received[-1].body["response_format"] == schema
+
+
+async def test_models_lists_and_retrieves_the_allowed_aliases(api, key):
+    client = sdk(api, key)
+    listed = [m.id async for m in client.models.list()]
+    assert listed == ["fast", "other", "embed"]  # not "hidden": declared but not allowed
+    assert (await client.models.retrieve("other")).id == "other"
+    with pytest.raises(openai.NotFoundError):
+        await client.models.retrieve("hidden")
+
+
+async def test_embeddings_for_an_embedding_alias(api, fake_upstream, key, provider_path):
+    client = sdk(api, key)
+    result = await client.embeddings.create(model="embed", input=["one two", "three"])
+
+    assert [d.embedding for d in result.data] == [[7.0, 0.5, -0.5, 0.0], [5.0, 0.5, -0.5, 1.0]]
+    assert result.usage.prompt_tokens == 3
+    sent = fake_upstream.received[-1]
+    assert sent.path == "/v1/embeddings" and sent.body["model"] == "fake-embed"
+    assert sent.body["input"] == ["one two", "three"]
+    assert sent.headers["Authorization"] == f"Bearer {SECRET}"
+    if provider_path == "lean":
+        assert sent.body["user"] == key_owner()
+    with pytest.raises(openai.BadRequestError):
+        await client.embeddings.create(model="fast", input="x")  # a chat model
+    # (litellm 1.106's embeddings retry a 429 twice inside, whatever max_retries says: script three)
+    fake_upstream.script(*[Script(status=429, retry_after="0")] * 3)
+    with pytest.raises(openai.RateLimitError) as raised:
+        await client.embeddings.create(model="embed", input="x")
+    assert raised.value.response.headers["retry-after"] == "0"

@@ -228,7 +228,8 @@ async def litellm_embeddings(
     litellm_provider: Any, call: ProviderCall, body: dict[str, Any], *, connect_timeout: float
 ) -> tuple[bytes, Usage | None]:
     litellm = await litellm_provider.loaded()
-    kwargs: dict[str, Any] = {**body, "model": call.model, "timeout": connect_timeout * 6, "num_retries": 0}
+    # No retries in litellm or the SDK under it: the client retries, honouring retry-after.
+    kwargs: dict[str, Any] = {**body, "model": call.model, "timeout": connect_timeout * 6, "num_retries": 0, "max_retries": 0}
     if call.api_base is not None:
         kwargs["api_base"] = call.api_base
     if call.api_key is not None:
