@@ -88,6 +88,7 @@ class CellmageApp(ExtensionApp):
             config=config, config_error=error, personas=personas, streams=streams,
             providers=providers, pricing=pricing, store=store,
         )
+        self._give_kernels_the_endpoint()
         if store is not None:
             # Renamed or moved notebooks keep their conversations.
             self.serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
@@ -121,7 +122,12 @@ class CellmageApp(ExtensionApp):
         state: CellmageState = self.settings["cellmage"]
         names = state.config.key_env_names if state.config else ()
         kernel_env.publish(self.serverapp, names)
-        give = state.config is not None and state.config.settings.openai_endpoint.kernel_variables
+        self._give_kernels_the_endpoint()
+
+    def _give_kernels_the_endpoint(self) -> None:
+        """OPENAI_BASE_URL and the scoped key for kernels the server starts, unless switched off."""
+        config: LoadedConfig | None = self.settings["cellmage"].config
+        give = config is not None and config.settings.openai_endpoint.kernel_variables
         key = self.settings[SCOPED_KEY_SETTING].secret.get_secret_value()
         kernel_env.give_kernels(self.serverapp, kernel_env.openai_variables(self.serverapp, key) if give else {})
 
