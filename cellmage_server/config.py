@@ -226,6 +226,8 @@ class CellmageSettings(BaseSettings):
                 raise ValueError(f"default_model: {self.default_model!r} is not declared under [models]")
             if self.default_model not in self.allowed:
                 raise ValueError(f"default_model: {self.default_model!r} is not in allowed_models")
+            if self.models[self.default_model].kind != "chat":
+                raise ValueError(f"default_model: {self.default_model!r} is an embedding model")
         return self
 
     @property
@@ -245,8 +247,8 @@ class CellmageSettings(BaseSettings):
 
     @property
     def resolved_default_model(self) -> str | None:
-        allowed = self.allowed
-        return self.default_model or (allowed[0] if allowed else None)
+        chat = [a for a in self.allowed if self.models[a].kind == "chat"]
+        return self.default_model or (chat[0] if chat else None)
 
 
 @dataclass(frozen=True)

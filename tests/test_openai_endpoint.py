@@ -160,3 +160,9 @@ async def test_embeddings_for_an_embedding_alias(api, fake_upstream, key, provid
     with pytest.raises(openai.RateLimitError) as raised:
         await client.embeddings.create(model="embed", input="x")
     assert raised.value.response.headers["retry-after"] == "0"
+
+
+async def test_the_chat_endpoint_refuses_an_embedding_model(api, fake_upstream):
+    response = await api.post("chat", {"prompt": "x", "model": "embed", "stream": False})
+    assert response.status_code == 400 and "embedding" in response.json()["message"]
+    assert fake_upstream.received == []

@@ -127,3 +127,10 @@ def test_chunks_assemble_into_one_completion():
     assert first["finish_reason"] == "stop"
     assert second["message"]["content"] == "B" and second["finish_reason"] == "tool_calls"
     assert second["message"]["tool_calls"] == [{"id": "t", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}]
+
+
+def test_an_embedding_model_is_never_a_chat_default():
+    only = CellmageSettings(models={"vec": {"model": "openai/e", "api_base": "http://127.0.0.1:1/v1", "kind": "embedding"}, "chat": {"model": "openai/x", "api_base": "http://127.0.0.1:1/v1"}})
+    assert only.resolved_default_model == "chat"
+    with pytest.raises(ValueError, match="embedding model"):
+        CellmageSettings(models=only.models, default_model="vec")
