@@ -166,3 +166,9 @@ async def test_the_chat_endpoint_refuses_an_embedding_model(api, fake_upstream):
     response = await api.post("chat", {"prompt": "x", "model": "embed", "stream": False})
     assert response.status_code == 400 and "embedding" in response.json()["message"]
     assert fake_upstream.received == []
+
+
+async def test_a_route_not_served_is_an_openai_404(api, key):
+    with pytest.raises(openai.NotFoundError) as raised:
+        await sdk(api, key).responses.create(model="fast", input="hi")
+    assert "chat/completions" in raised.value.message

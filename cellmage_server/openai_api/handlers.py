@@ -23,7 +23,7 @@ from tornado import web
 
 from ..config import OPENAI_COMPATIBLE, LoadedConfig
 from ..contract import ProviderEvent, Usage
-from ..errors import CellmageError, PayloadTooLarge, UpstreamError
+from ..errors import CellmageError, NotFound, PayloadTooLarge, UpstreamError
 from ..handlers import CellmageHandler
 from ..history import LedgerEntry
 from ..providers import ProviderCall
@@ -354,10 +354,27 @@ class ModelHandler(V1Handler):
         self.finish(json.dumps(_model(alias)))
 
 
+class NotServedHandler(V1Handler):
+    """Any other OpenAI route (the Responses API, legacy completions, files, ...): a 404 that says
+    what is served, so a library's error names the route rather than failing to parse a page."""
+
+    @web.authenticated
+    @authorized_or_scoped
+    @openai_mapped
+    async def get(self, route: str) -> None:
+        raise NotFound(
+            f"cellmage/v1/{route} is not served here: this endpoint serves chat/completions, "
+            "embeddings and models of OpenAI's API."
+        )
+
+    post = delete = get
+
+
 # Routes as data: (pattern under cellmage/v1, handler).
 default_handlers: list[tuple[str, type[V1Handler]]] = [
     ("chat/completions", ChatCompletionsHandler),
     ("embeddings", EmbeddingsHandler),
     ("models", ModelsHandler),
     (r"models/([^/]+)", ModelHandler),
+    (r"(.*)", NotServedHandler),
 ]
