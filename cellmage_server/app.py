@@ -13,7 +13,7 @@ from .errors import NotConfigured
 from .handlers import API_PATH, default_handlers
 from .history import Store
 from .openai_api import V1_PATH, ScopedKey, v1_handlers
-from .openai_api.handlers import SETTINGS_KEY as SCOPED_KEY_SETTING
+from .openai_api.base import SETTINGS_KEY as SCOPED_KEY_SETTING
 from .personas import PersonaStore
 from .pricing import Pricing
 from .providers import Provider

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import openai
 import pytest
 
@@ -13,7 +12,7 @@ from cellmage_server.openai_api.scoped_key import key_owner
 
 from .conftest import PROVIDER_PATHS, SECRET
 from .fake_upstream import FakeUpstream, Script
-from .openai_support import scoped_key, sdk, toml, v1
+from .openai_support import scoped_key, sdk, toml
 
 WEATHER_TOOL = {
     "type": "function",

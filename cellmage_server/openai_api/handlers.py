@@ -1,157 +1,29 @@
 """The routes under ``{base_url}cellmage/v1/``: OpenAI's wire format for the libraries in kernels.
 
 Every verb is authenticated: with the server's scoped key (``Authorization: Bearer <key>``, see
-scoped_key.py) or with ordinary Jupyter credentials (token header, cookie + XSRF). Errors come in
-OpenAI's shape (errors.py): :func:`openai_mapped` writes typed errors, ``write_error`` the rest
-(authentication, unknown routes). After a stream has started, an error is its last event.
+scoped_key.py) or with ordinary Jupyter credentials (token header, cookie + XSRF); see base.py.
+Errors come in OpenAI's shape (errors.py). After a stream has started, an error is its last event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from http.client import responses
+from collections.abc import AsyncIterator
 from typing import Any
 
-from jupyter_server.auth.decorator import authorized
-from jupyter_server.auth.identity import User
-from jupyter_server.base.call_context import CallContext
 from tornado import web
 
-from ..config import OPENAI_COMPATIBLE, LoadedConfig
+from ..config import LoadedConfig
 from ..contract import ProviderEvent, Usage
-from ..errors import CellmageError, NotFound, PayloadTooLarge, UpstreamError
-from ..handlers import CellmageHandler
-from ..history import LedgerEntry
+from ..errors import CellmageError, NotFound, UpstreamError
 from ..providers import ProviderCall
 from ..relay import Outcome, Relay
 from . import fields, upstream
-from .errors import ModelNotFound, described, error_object, stream_error
+from .base import DROPPED_HEADER, V1Handler, authorized_or_scoped, openai_mapped
+from .errors import ModelNotFound, stream_error
 from .fields import Translated
-from .scoped_key import ScopedKey, key_owner
 from .wire import DONE, PING, Assembler, frames_to_chunks
-
-SETTINGS_KEY = "cellmage_scoped_key"
-DROPPED_HEADER = "x-cellmage-dropped"
-
-
-def openai_mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Typed errors raised before a response started become OpenAI-shaped error responses."""
-
-    @functools.wraps(method)
-    async def wrapper(self: V1Handler, *args: str) -> None:
-        try:
-            await method(self, *args)
-        except CellmageError as e:
-            status, body, headers = described(e)
-            self.clear()
-            self.set_status(status)
-            for name, value in headers.items():
-                self.set_header(name, value)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(body))
-
-    return wrapper
-
-
-def authorized_or_scoped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """The scoped key is its own authorization: it opens these routes and no other. Jupyter
-    credentials go through the server's authorizer, as on every other route."""
-    checked = authorized(method)
-
-    @functools.wraps(method)
-    async def wrapper(self: V1Handler, *args: str) -> None:
-        if self.scoped:
-            return await method(self, *args)
-        return await checked(self, *args)
-
-    return wrapper
-
-
-class V1Handler(CellmageHandler):
-    scoped = False  # authenticated by the scoped key
-
-    @property
-    def scoped_key(self) -> ScopedKey:
-        return self.settings[SETTINGS_KEY]
-
-    async def prepare(self) -> None:  # type: ignore[override]
-        if self.scoped_key.opens(self.request.headers.get("Authorization", "")):
-            self._prepare_scoped()
-            return
-        try:
-            await super().prepare()
-        except web.HTTPError as e:
-            if e.status_code == 403 and not self.current_user:
-                # 401, as OpenAI answers a wrong key: the SDKs raise AuthenticationError for it.
-                raise web.HTTPError(
-                    401, "Invalid credentials: use the OPENAI_API_KEY this server gives its kernels, or a Jupyter token."
-                ) from None
-            raise
-
-    def _prepare_scoped(self) -> None:
-        """What JupyterHandler.prepare does, with the scoped key in place of the identity provider."""
-        CallContext.set(CallContext.JUPYTER_HANDLER, self)
-        if not self.check_host():
-            raise web.HTTPError(403)
-        self.scoped = True
-        self.current_user = self._jupyter_current_user = User(key_owner())
-        self._token_authenticated = True  # a header credential, like the token: no XSRF cookie applies
-        self.set_cors_headers()
-        if not self.check_origin():
-            raise web.HTTPError(404)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = responses.get(status_code, "Unknown error")
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-        elif exc is not None and not isinstance(exc, web.HTTPError):
-            message = "The server failed; see its log."
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(error_object(status_code, message)))
-
-    def check_body(self, config: LoadedConfig) -> dict[str, Any]:
-        limit = config.settings.openai_endpoint.max_body_bytes
-        if len(self.request.body) > limit:
-            raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
-        return fields.decode(self.request.body)
-
-    def provider_call(self, request: Translated, config: LoadedConfig) -> ProviderCall:
-        entry = request.entry
-        api_base = entry.api_base
-        if entry.path == "openai":
-            api_base = api_base or OPENAI_COMPATIBLE[entry.prefix]
-        return ProviderCall(
-            model=entry.model, api_base=api_base, api_key=config.keys.get(request.alias),
-            messages=[], max_tokens=config.settings.limits.max_tokens, alias=request.alias,
-        )
-
-    async def record(self, alias: str, usage: Usage | None, elapsed_ms: int, outcome: str) -> None:
-        store = self.cellmage.store
-        if store is None:
-            return
-        entry = LedgerEntry(
-            user=self.username, model=alias, elapsed_ms=elapsed_ms, outcome=outcome,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            cost_usd=usage.cost_usd if usage else None,
-        )
-        try:
-            await store.record(entry)
-        except sqlite3.Error as e:  # the answer itself stands; the log says what was not kept
-            self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
-
-    def log_answer(self, route: str, alias: str, finish: str, error: CellmageError | None, usage: Usage | None, ms: int) -> None:
-        self.log.info(
-            "cellmage: %s user=%s model=%s finish=%s error=%s tokens=%s/%s cost=%s %d ms",
-            route, self.username, alias, finish, error.code if error else "-",
-            usage.prompt_tokens if usage else "?", usage.completion_tokens if usage else "?",
-            usage.cost_usd if usage and usage.cost_usd is not None else "?", ms,
-        )
 
 
 class _Stream:

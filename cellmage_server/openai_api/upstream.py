@@ -111,7 +111,7 @@ async def lean_chunks(
                                 continue
                             del chunk["usage"]
                             data = json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
-                if '"finish_reason"' in data:
+                if '"finish_reason"' in data and '"finish_reason":null' not in data:
                     found = _FINISH.search(data)
                     if found:
                         finish = found.group(1)
