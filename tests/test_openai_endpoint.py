@@ -171,3 +171,21 @@ async def test_a_route_not_served_is_an_openai_404(api, key):
     with pytest.raises(openai.NotFoundError) as raised:
         await sdk(api, key).responses.create(model="fast", input="hi")
     assert "chat/completions" in raised.value.message
+
+
+async def test_every_role_and_content_parts_pass_unchanged(api, fake_upstream, key, provider_path):
+    messages = [
+        {"role": "developer", "content": "be exact"},
+        {"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+        ]},
+        {"role": "assistant", "content": "a pixel"},
+        {"role": "user", "content": "sure?"},
+    ]
+    await sdk(api, key).chat.completions.create(model="fast", messages=messages, stop=["\n\n"], top_p=0.9, n=1)
+    sent = fake_upstream.received[-1].body
+    if provider_path == "litellm":  # litellm writes `developer` as `system` for models it does not know
+        messages[0]["role"] = "system"
+    assert sent["messages"] == messages
+    assert sent["stop"] == ["\n\n"] and sent["top_p"] == 0.9 and sent["n"] == 1

@@ -166,3 +166,14 @@ async def test_answers_are_in_the_ledger_under_the_principal(api, fake_upstream,
     assert rows["fast"]["answers"] == 2 and rows["other"]["answers"] == 1
     assert usage["total"]["prompt_tokens"] == 14 and usage["total"]["completion_tokens"] == 6
     assert json.dumps(usage).count("fast") == 1
+
+
+async def test_a_provider_gone_silent_mid_answer_ends_the_stream_with_a_timeout(api, fake_upstream, key):
+    fake_upstream.script(Script(chunks=["a", "b", "c"], silence_after=1, hold_seconds=10))
+    stream = await sdk(api, key).chat.completions.create(model="fast", messages=HI, stream=True)
+    got = []
+    with pytest.raises(openai.APIError) as raised:
+        async for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(got) == "a" and "chunk_gap" in raised.value.message
+    assert raised.value.body["code"] == "timeout"

@@ -124,7 +124,7 @@ async def test_a_tool_call_round_trip_and_json_mode(kernel, fake_upstream):
     assert fake_upstream.received[2].body["response_format"] == {"type": "json_object"}
 
 
-async def test_litellm_in_the_kernel_reaches_the_endpoint(kernel, fake_upstream):
+async def test_litellm_in_the_kernel_reaches_the_endpoint(kernel, fake_upstream, jp_serverapp):
     fake_upstream.script(Script(), Script(chunks=["x", "y"]))
     out = await result(
         kernel,
@@ -137,7 +137,10 @@ async def test_litellm_in_the_kernel_reaches_the_endpoint(kernel, fake_upstream)
     first, second = fake_upstream.received
     assert first.body["model"] == "fake-fast" and first.body["max_tokens"] == 20
     assert second.body["model"] == "fake-other"
-    assert all(r.headers["Authorization"] == f"Bearer {SECRET}" for r in fake_upstream.received)
+    for sent in fake_upstream.received:
+        assert sent.body["user"] == key_owner()
+        assert sent.headers["Authorization"] == f"Bearer {SECRET}"
+        assert scoped_key(jp_serverapp) not in json.dumps(sent.headers) + json.dumps(sent.body)
 
 
 async def test_breaking_off_a_stream_in_the_kernel_closes_the_provider_request(kernel, fake_upstream):
