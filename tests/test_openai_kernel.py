@@ -177,3 +177,15 @@ async def test_a_key_the_user_sets_in_the_notebook_wins(kernel, fake_upstream):
     # The SDK uses the user's key; this server does not take it (it is no credential here)
     assert out == ["sk-my-own-key", 401]
     assert fake_upstream.received == []
+
+
+async def test_a_notebooks_kernel_gets_them_too(api, jp_serverapp, jp_root_dir):
+    # JupyterLab starts a notebook's kernel through a session, which passes its own environment
+    (jp_root_dir / "nb.ipynb").write_text("")
+    kernel = await Kernel(api, jp_serverapp).start(notebook="nb.ipynb")
+    try:
+        env = await result(kernel, "import os, json; print(json.dumps(dict(os.environ)))")
+    finally:
+        await kernel.stop()
+    assert env["OPENAI_API_KEY"] == scoped_key(jp_serverapp) and env["OPENAI_BASE_URL"].endswith("/cellmage/v1")
+    assert env["JPY_SESSION_NAME"].endswith("nb.ipynb")
