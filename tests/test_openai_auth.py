@@ -44,6 +44,7 @@ async def test_the_scoped_key_opens_the_endpoint(api, jp_serverapp, fake_upstrea
         answer = await c.post(v1(api) + "/chat/completions", json={"model": "fast", "messages": [{"role": "user", "content": "x"}]})
 
     assert models.status_code == 200 and [m["id"] for m in models.json()["data"]] == ["fast", "other", "embed"]
+    assert "set-cookie" not in models.headers  # a header credential: no login cookie is made from it
     assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "Hello, world"
 
 

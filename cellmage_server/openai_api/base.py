@@ -16,7 +16,6 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.identity import User
-from jupyter_server.base.call_context import CallContext
 from tornado import web
 
 from ..config import OPENAI_COMPATIBLE, LoadedConfig
@@ -74,10 +73,14 @@ class V1Handler(CellmageHandler):
     def scoped_key(self) -> ScopedKey:
         return self.settings[SETTINGS_KEY]
 
+    @property
+    def identity_provider(self) -> Any:
+        server = super().identity_provider
+        return _KeyIdentity(server) if self.scoped else server
+
     async def prepare(self) -> None:  # type: ignore[override]
-        if self.scoped_key.opens(self.request.headers.get("Authorization", "")):
-            self._prepare_scoped()
-            return
+        # Decided before jupyter-server's prepare asks the identity provider who this is.
+        self.scoped = self.scoped_key.opens(self.request.headers.get("Authorization", ""))
         try:
             await super().prepare()
         except web.HTTPError as e:
@@ -87,18 +90,6 @@ class V1Handler(CellmageHandler):
                     401, "Invalid credentials: use the OPENAI_API_KEY this server gives its kernels, or a Jupyter token."
                 ) from None
             raise
-
-    def _prepare_scoped(self) -> None:
-        """What JupyterHandler.prepare does, with the scoped key in place of the identity provider."""
-        CallContext.set(CallContext.JUPYTER_HANDLER, self)
-        if not self.check_host():
-            raise web.HTTPError(403)
-        self.scoped = True
-        self.current_user = self._jupyter_current_user = User(key_owner())
-        self._token_authenticated = True  # a header credential, like the token: no XSRF cookie applies
-        self.set_cors_headers()
-        if not self.check_origin():
-            raise web.HTTPError(404)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -148,3 +139,25 @@ class V1Handler(CellmageHandler):
             usage.prompt_tokens if usage else "?", usage.completion_tokens if usage else "?",
             usage.cost_usd if usage and usage.cost_usd is not None else "?", ms,
         )
+
+
+class _KeyIdentity:
+    """The identity provider of a request that carries the scoped key: it speaks for the key's
+    owner; it is a header credential like the token (no login cookie, no XSRF cookie, no origin
+    check); everything else is the server's own provider. jupyter-server's prepare runs as for
+    any request, so host checks and CORS stay the server's."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    def get_user(self, handler: web.RequestHandler) -> User:
+        return User(key_owner())
+
+    def is_token_authenticated(self, handler: web.RequestHandler) -> bool:
+        return True
+
+    def should_check_origin(self, handler: web.RequestHandler) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
