@@ -134,3 +134,23 @@ def test_an_embedding_model_is_never_a_chat_default():
     assert only.resolved_default_model == "chat"
     with pytest.raises(ValueError, match="embedding model"):
         CellmageSettings(models=only.models, default_model="vec")
+
+
+# Options of the SDK's client call, not fields of the request body.
+SDK_CALL_OPTIONS = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
+
+
+@pytest.mark.parametrize(
+    "create,tables",
+    [
+        ("openai.resources.chat.completions.Completions.create", fields.CHAT_PASSED | fields.CHAT_DROPPED),
+        ("openai.resources.embeddings.Embeddings.create", fields.EMBEDDINGS_PASSED | fields.EMBEDDINGS_DROPPED),
+    ],
+    ids=["chat", "embeddings"],
+)
+def test_every_field_the_installed_openai_sdk_sends_is_known(create, tables):
+    import inspect
+    import pkgutil
+
+    sdk_fields = set(inspect.signature(pkgutil.resolve_name(create)).parameters) - SDK_CALL_OPTIONS
+    assert sdk_fields - tables - {"model", "stream"} == set()

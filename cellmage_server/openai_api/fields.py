@@ -18,7 +18,8 @@ from typing import Any
 from ..config import CellmageSettings, ModelEntry
 from .errors import InvalidRequest, ModelNotFound
 
-# OpenAI's Chat Completions request fields (API reference, 2026-11), besides model and stream.
+# OpenAI's Chat Completions request fields (API reference, and the openai SDK 2.54's create()),
+# besides model and stream; a test checks the installed SDK sends no field outside these tables.
 CHAT_PASSED = frozenset(
     {
         "messages", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs",
@@ -30,7 +31,8 @@ CHAT_PASSED = frozenset(
 CHAT_DROPPED = frozenset(
     {
         "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_retention",
-        "safety_identifier", "web_search_options", "audio", "modalities",
+        "prompt_cache_options", "safety_identifier", "web_search_options", "audio", "modalities",
+        "moderation",
     }
 )
 EMBEDDINGS_PASSED = frozenset({"input", "encoding_format", "dimensions", "user"})
