@@ -177,3 +177,14 @@ async def test_a_provider_gone_silent_mid_answer_ends_the_stream_with_a_timeout(
             got.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
     assert "".join(got) == "a" and "chunk_gap" in raised.value.message
     assert raised.value.body["code"] == "timeout"
+
+
+async def test_a_client_that_gives_up_on_a_whole_answer_closes_the_provider_request(api, fake_upstream, key):
+    fake_upstream.script(Script(chunks=[f"w{i} " for i in range(400)], interval=0.02))
+    async with httpx.AsyncClient(trust_env=False, headers={"Authorization": f"Bearer {key}"}) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            await c.post(v1(api) + "/chat/completions", json={"model": "fast", "messages": HI}, timeout=0.5)
+    assert fake_upstream.received
+    record = fake_upstream.received[-1]
+    assert await fake_upstream.until(lambda: record.closed_by_client is not None, timeout=5)
+    assert len(record.chunk_times) < 100
