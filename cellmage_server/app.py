@@ -12,6 +12,8 @@ from .config import ConfigError, LoadedConfig, load_config
 from .errors import NotConfigured
 from .handlers import API_PATH, default_handlers
 from .history import Store
+from .openai_api import V1_PATH, ScopedKey, v1_handlers
+from .openai_api.base import SETTINGS_KEY as SCOPED_KEY_SETTING
 from .personas import PersonaStore
 from .pricing import Pricing
 from .providers import Provider
@@ -81,10 +83,12 @@ class CellmageApp(ExtensionApp):
         pricing = Pricing()
         pricing.load_in_background()
         store = Store(config.settings.resolved_history_db) if config is not None else None
+        self.settings[SCOPED_KEY_SETTING] = ScopedKey()  # minted per server start, never logged
         self.settings["cellmage"] = CellmageState(
             config=config, config_error=error, personas=personas, streams=streams,
             providers=providers, pricing=pricing, store=store,
         )
+        self._give_kernels_the_endpoint()
         if store is not None:
             # Renamed or moved notebooks keep their conversations.
             self.serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
@@ -111,12 +115,21 @@ class CellmageApp(ExtensionApp):
         self.handlers.extend(
             (url_path_join(API_PATH, pattern), handler) for pattern, handler in default_handlers
         )
+        self.handlers.extend((url_path_join(V1_PATH, pattern), handler) for pattern, handler in v1_handlers)
 
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
         # The port is final only once the server has bound it (it may have moved off a busy one).
         state: CellmageState = self.settings["cellmage"]
         names = state.config.key_env_names if state.config else ()
         kernel_env.publish(self.serverapp, names)
+        self._give_kernels_the_endpoint()
+
+    def _give_kernels_the_endpoint(self) -> None:
+        """OPENAI_BASE_URL and the scoped key for kernels the server starts, unless switched off."""
+        config: LoadedConfig | None = self.settings["cellmage"].config
+        give = config is not None and config.settings.openai_endpoint.kernel_variables
+        key = self.settings[SCOPED_KEY_SETTING].secret.get_secret_value()
+        kernel_env.give_kernels(self.serverapp, kernel_env.openai_variables(self.serverapp, key) if give else {})
 
     async def stop_extension(self) -> None:
         state: CellmageState | None = self.settings.get("cellmage")

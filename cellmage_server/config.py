@@ -66,6 +66,11 @@ class ModelEntry(BaseModel):
         "`auto`: `openai` for OpenAI-compatible prefixes (`openai/`, `hosted_vllm/`), else `litellm`.",
     )
     description: str = Field("", description="Shown to users in the model list.")
+    kind: Literal["chat", "embedding"] = Field(
+        "chat",
+        description="`chat`: answers prompts (`cellmage/api/chat`, `cellmage/v1/chat/completions`). "
+        "`embedding`: served on `cellmage/v1/embeddings` only.",
+    )
     input_cost_per_mtok: float | None = Field(
         None, ge=0, description="USD per million prompt tokens. None: litellm's price data, if it prices the model."
     )
@@ -131,6 +136,24 @@ class Timeouts(BaseModel):
     total: float = Field(900.0, gt=0, description="One whole answer.")
 
 
+class OpenAIEndpoint(BaseModel):
+    """The OpenAI-compatible endpoint `cellmage/v1/*` and what kernels get to use it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kernel_variables: bool = Field(
+        True,
+        description="Give kernels started by the server `OPENAI_BASE_URL` (this endpoint) and "
+        "`OPENAI_API_KEY` (a key minted at server start that opens `cellmage/v1/*` only).",
+    )
+    max_n: int = Field(1, ge=1, le=16, description="Largest `n` (answers per request) a client may ask for.")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body in bytes (messages may carry images as data URLs); larger gets 413.",
+    )
+
+
 def default_personas_dirs() -> list[Path]:
     """`cellmage/personas` under each Jupyter config directory, system (team) first, user last."""
     from jupyter_core.paths import jupyter_config_path
@@ -174,6 +197,9 @@ class CellmageSettings(BaseSettings):
     )
     limits: Limits = Field(default_factory=Limits, description="Per-request and per-user limits.")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Provider timeouts, in seconds.")
+    openai_endpoint: OpenAIEndpoint = Field(
+        default_factory=OpenAIEndpoint, description="The OpenAI-compatible endpoint for kernels' libraries."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -215,6 +241,8 @@ class CellmageSettings(BaseSettings):
                 raise ValueError(f"default_model: {self.default_model!r} is not declared under [models]")
             if self.default_model not in self.allowed:
                 raise ValueError(f"default_model: {self.default_model!r} is not in allowed_models")
+            if self.models[self.default_model].kind != "chat":
+                raise ValueError(f"default_model: {self.default_model!r} is an embedding model")
         return self
 
     @property
@@ -234,8 +262,8 @@ class CellmageSettings(BaseSettings):
 
     @property
     def resolved_default_model(self) -> str | None:
-        allowed = self.allowed
-        return self.default_model or (allowed[0] if allowed else None)
+        chat = [a for a in self.allowed if self.models[a].kind == "chat"]
+        return self.default_model or (chat[0] if chat else None)
 
 
 @dataclass(frozen=True)
@@ -340,6 +368,8 @@ def reference() -> str:
     table(Limits, "limits.")
     out += ["## `[timeouts]`", ""]
     table(Timeouts, "timeouts.")
+    out += ["## `[openai_endpoint]`", ""]
+    table(OpenAIEndpoint, "openai_endpoint.")
     return "\n".join(out)
 
 

@@ -46,3 +46,38 @@ def publish(
         environ[TOKEN_ENV] = token
     else:
         environ.pop(TOKEN_ENV, None)
+
+
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
+OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
+
+
+def give_kernels(serverapp: Any, variables: dict[str, str]) -> None:
+    """Add ``variables`` to the environment of each kernel the server starts from now on, and to
+    no other process's: not the server's own, where litellm and the openai SDK would read
+    ``OPENAI_BASE_URL`` and send the server's own calls back to itself. Calling it again replaces
+    the variables (an empty dict gives none)."""
+    manager = serverapp.kernel_manager
+    given: dict[str, str] | None = getattr(manager, "_cellmage_kernel_variables", None)
+    if given is None:
+        given = manager._cellmage_kernel_variables = {}
+        start = manager.start_kernel
+
+        async def start_kernel(*args: Any, **kwargs: Any) -> Any:
+            # Sessions pass the environment (os.environ plus the notebook's path); the kernels
+            # API passes none, and then a kernel inherits os.environ.
+            kwargs["env"] = {**(kwargs.get("env") or os.environ), **given}
+            return await start(*args, **kwargs)
+
+        manager.start_kernel = start_kernel
+    given.clear()
+    given.update(variables)
+
+
+def openai_variables(serverapp: Any, key: str) -> dict[str, str]:
+    """What the openai SDK (and litellm, LangChain, ...) in a kernel needs to use this server's
+    OpenAI-compatible endpoint; nothing when the server has no loopback URL (a Unix socket)."""
+    url = server_url(serverapp)
+    if url is None:
+        return {}
+    return {OPENAI_BASE_URL_ENV: url + "cellmage/v1", OPENAI_API_KEY_ENV: key}

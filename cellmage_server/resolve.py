@@ -67,13 +67,16 @@ def plan_answer(
             raise NotFound(f"Unknown persona '{request.persona}'. Personas on this server: {names}.")
 
     alias = request.model or (persona.model if persona else None) or settings.resolved_default_model
-    assert alias is not None  # models is non-empty, so there is a default
+    if alias is None:  # only embedding models are configured
+        raise NotConfigured(HOW_TO_CONFIGURE)
     allowed = settings.allowed
     if alias not in settings.models:
         source = f" (set by persona '{persona.name}')" if persona and not request.model else ""
         raise NotFound(f"Unknown model '{alias}'{source}. Models on this server: {', '.join(allowed) or 'none'}.")
     if alias not in allowed:
         raise Forbidden(f"Model '{alias}' is not allowed on this server. Allowed: {', '.join(allowed) or 'none'}.")
+    if settings.models[alias].kind != "chat":
+        raise BadRequest(f"Model '{alias}' is an embedding model; it answers on cellmage/v1/embeddings only.")
 
     cap = settings.limits.max_tokens
     if request.max_tokens is not None and request.max_tokens > cap:

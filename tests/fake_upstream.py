@@ -41,6 +41,8 @@ class Script:
     send_done: bool = True  # end with "data: [DONE]"
     hold_seconds: float = 30.0  # longest a silent answer keeps the connection open
     split_bytes: int | None = None  # write each chunk in pieces of this many bytes, flushed apart
+    tool_calls: list[dict[str, Any]] | None = None  # after the text: stream these calls ({"name", "arguments"})
+    retry_after: str | None = None  # with an error status: the retry-after header
 
 
 @dataclass
@@ -110,6 +112,7 @@ class FakeUpstream:
                 [
                     (r"/v1/chat/completions", _ChatCompletions, {"fake": self}),
                     (r"/v1/messages", _AnthropicMessages, {"fake": self}),
+                    (r"/v1/embeddings", _Embeddings, {"fake": self}),
                     (r"/_fake/(script|received|reset|exfil)", _Control, {"fake": self}),
                     (r"/exfil/.*", _Exfil, {"fake": self}),
                 ]
@@ -234,6 +237,8 @@ class _ChatCompletions(web.RequestHandler):
             error: dict[str, Any] = {"message": script.error_message, "type": "fake_error"}
             if script.error_code:
                 error["code"] = script.error_code
+            if script.retry_after:
+                self.set_header("retry-after", script.retry_after)
             self.record.finished = time.monotonic()
             self.finish({"error": error})
             return
@@ -262,6 +267,9 @@ class _ChatCompletions(web.RequestHandler):
                 return
             delta = {"index": 0, "delta": {"content": text}, "finish_reason": None}
             if not await self._send(_chunk({**base, "choices": [delta]}), script.split_bytes):
+                return
+        for chunk in _tool_call_chunks(script.tool_calls or []):
+            if not await self._send(_chunk({**base, "choices": [chunk]})):
                 return
         final = {"index": 0, "delta": {}, "finish_reason": script.finish_reason}
         if not await self._send(_chunk({**base, "choices": [final]})):
@@ -338,3 +346,45 @@ class _AnthropicMessages(_ChatCompletions):
                 return
         self.record.finished = time.monotonic()
         self.finish()
+
+
+def _tool_call_chunks(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls as OpenAI streams them: id and name first, then the arguments in two pieces."""
+    chunks = []
+    for i, call in enumerate(calls):
+        head = {"index": i, "id": f"call_fake_{i}", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+        chunks.append({"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None})
+        half = len(call["arguments"]) // 2
+        for piece in (call["arguments"][:half], call["arguments"][half:]):
+            chunks.append({"index": 0, "delta": {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}, "finish_reason": None})
+    return chunks
+
+
+class _Embeddings(_ChatCompletions):
+    """OpenAI's embeddings: one 4-dimensional vector per input, derived from its length; the
+    script's status, error and retry-after apply as to chat completions."""
+
+    async def post(self) -> None:
+        body = json.loads(self.request.body or b"{}")
+        self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
+        self.fake.received.append(self.record)
+        script = self.fake.next_script()
+        self.record.finished = time.monotonic()
+        if script.status != 200:
+            self.set_status(script.status)
+            if script.retry_after:
+                self.set_header("retry-after", script.retry_after)
+            self.finish({"error": {"message": script.error_message, "type": "fake_error"}})
+            return
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(len(str(text))), 0.5, -0.5, float(i)]}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(len(str(text).split()) for text in inputs)
+        self.finish(
+            {
+                "object": "list", "data": data, "model": body.get("model"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )

@@ -46,6 +46,11 @@ class OpenAICompatProvider:
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
         self._secrets = [s for s in secrets if s]
 
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The shared connection pool (the OpenAI-compatible endpoint sends its requests through it)."""
+        return self._client
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
