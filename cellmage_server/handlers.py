@@ -26,6 +26,7 @@ from ._version import __version__
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
 from .errors import CellmageError, PayloadTooLarge, http_error, sse_error
 from .history import LedgerEntry, Store, Turn, totals
+from .principal import principal
 from .relay import Outcome, Relay
 from .resolve import HOW_TO_CONFIGURE, plan_answer
 
@@ -60,7 +61,8 @@ class CellmageHandler(APIHandler):
 
     @property
     def username(self) -> str:
-        return self.current_user.username
+        """The principal (see principal.py): what cancel, limits and the ledger key on."""
+        return principal(self.identity_provider, self.current_user)
 
     def conversation_id(self, raw: str) -> str:
         """A conversation's id: the notebook's API path. Kernels know their notebook by its file
