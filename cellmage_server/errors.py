@@ -9,6 +9,7 @@
     ├── PayloadTooLarge              413     -        the body is over ``limits.max_body_bytes``
     ├── TooManyStreams               429     -        this user already has ``limits.max_streams_per_user``
     ├── NotConfigured                503     -        no model is configured on this server
+    ├── Internal                     500     internal the server itself failed while relaying
     └── UpstreamError                5xx/4xx  code    the provider failed; ``code`` is the contract's
         (codes: upstream, auth, rate_limited, timeout, context_length, content_filter)
     Cancelled                        499     cancelled the answer was stopped by its client
@@ -59,6 +60,15 @@ class TooManyStreams(CellmageError):
 
 class NotConfigured(CellmageError):
     status, code = 503, "not_configured"
+
+
+class Internal(CellmageError):
+    """The server failed while relaying an answer (a bug): the log has the traceback."""
+
+    status, code = 500, "internal"
+
+    def __init__(self, message: str = "The server failed while relaying the answer; see its log.") -> None:
+        super().__init__(message)
 
 
 # HTTP status for a provider failure answered without streaming (``stream: false``). A provider's

@@ -165,7 +165,10 @@ class ChatHandler(CellmageHandler):
                 sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
         if outcome.usage is not None:
-            outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
+            try:
+                outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
+            except Exception:  # a price entry of the wrong shape: the answer stands, unpriced
+                self.log.exception("cellmage: could not price an answer of %s", plan.alias)
         self._log_answer(outcome, plan.alias)
         # Stored before `done` goes out: a client that asks for the next cell as soon as this
         # answer is done must find this turn in the history.
@@ -201,7 +204,7 @@ class ChatHandler(CellmageHandler):
                 user=self.username, model=alias, elapsed_ms=outcome.elapsed_ms, outcome=outcome.finish_reason, **counts
             )
             await store.record(entry)
-        except sqlite3.Error as e:  # the answer itself stands; the log says what was not kept
+        except (sqlite3.Error, RuntimeError) as e:  # the answer stands; the log says what was not kept
             self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
 
     def _end_stream(self, relay: Relay, outcome: Outcome) -> None:

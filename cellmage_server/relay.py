@@ -10,6 +10,7 @@ timeout, so a chunk costs a clock read and a list append.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .config import Timeouts
-from .contract import Finish, ProviderEvent, Usage
-from .errors import Cancelled, CellmageError, UpstreamError
+from .contract import Finish, ProviderEvent, Usage, well_formed
+from .errors import Cancelled, CellmageError, Internal, UpstreamError
+
+log = logging.getLogger(__name__)
 
 
 class Output(Protocol):
@@ -111,9 +114,11 @@ class Relay:
         if self._task.cancelled():
             error = self._stop or Cancelled("The server stopped the answer.")
         elif (exc := self._task.exception()) is not None:
-            error = exc if isinstance(exc, CellmageError) else None
-            if error is None:
-                raise exc
+            if isinstance(exc, CellmageError):
+                error = exc
+            else:  # a bug here or in a provider path: the answer still ends properly
+                log.error("cellmage: answer %s failed while relaying", self.id, exc_info=exc)
+                error = Internal()
         else:
             error = None
         self._flush_pending()
@@ -122,7 +127,7 @@ class Relay:
         else:
             finish = "cancelled" if isinstance(error, Cancelled) else "error"
         elapsed_ms = round((time.monotonic() - wall_start) * 1000)
-        return Outcome("".join(self._parts), self._usage, finish, error, elapsed_ms)
+        return Outcome(well_formed("".join(self._parts)), self._usage, finish, error, elapsed_ms)
 
     @property
     def silent(self) -> bool:
@@ -154,7 +159,11 @@ class Relay:
             text = "".join(self._pending)
             self._pending.clear()
             self._last_output = self._loop.time()
-            self._output.text(text)
+            try:
+                self._output.text(text)
+            except Exception:  # a bug in writing: stop the answer rather than drop text silently
+                log.exception("cellmage: answer %s could not be written", self.id)
+                self.cancel(Internal())
 
     # --- one timer: pings, activity, timeouts ----------------------------------------------
 

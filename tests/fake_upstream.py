@@ -41,6 +41,7 @@ class Script:
     send_done: bool = True  # end with "data: [DONE]"
     hold_seconds: float = 30.0  # longest a silent answer keeps the connection open
     split_bytes: int | None = None  # write each chunk in pieces of this many bytes, flushed apart
+    raw_after: list[str] = field(default_factory=list)  # `data:` payloads sent as is after the chunks
 
 
 @dataclass
@@ -243,6 +244,9 @@ class _ChatCompletions(web.RequestHandler):
                 return
             delta = {"index": 0, "delta": {"content": text}, "finish_reason": None}
             if not await self._send(_chunk({**base, "choices": [delta]}), script.split_bytes):
+                return
+        for payload in script.raw_after:  # hostile: whatever the script says, unchecked
+            if not await self._send(b"data: " + payload.encode() + b"\n\n"):
                 return
         final = {"index": 0, "delta": {}, "finish_reason": script.finish_reason}
         if not await self._send(_chunk({**base, "choices": [final]})):

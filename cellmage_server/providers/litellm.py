@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from ..contract import Finish, ProviderEvent, Usage
+from ..contract import Finish, ProviderEvent, checked_usage
 from ..errors import UpstreamError, redact
 from . import ProviderCall, classify, failure_message
 
@@ -142,7 +142,13 @@ class LiteLLMProvider:
                         finish = choice.finish_reason
                 usage = getattr(chunk, "usage", None)
                 if usage:
-                    yield Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+                    try:
+                        counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+                        yield checked_usage(*counts)
+                    except (AttributeError, ValueError):
+                        detail = "it sent token counts that are not counts"
+                        message = failure_message("upstream", call, None, detail, mid_answer=True)
+                        raise UpstreamError("upstream", redact(message, self._secrets)) from None
         except UpstreamError:
             raise
         except Exception as e:  # litellm's exceptions, and plain ones from some provider transforms
