@@ -9,7 +9,7 @@ from jupyter_server.utils import url_path_join
 
 from . import kernel_env
 from .config import ConfigError, LoadedConfig, load_config
-from .errors import NotConfigured
+from .errors import NotConfigured, Shutdown
 from .handlers import API_PATH, default_handlers
 from .history import Store
 from .personas import PersonaStore
@@ -30,6 +30,7 @@ class CellmageState:
     providers: dict[str, Provider]  # by path: "openai", and "litellm" when a model needs it
     pricing: Pricing
     store: Store | None  # conversations and the usage ledger
+    stopped: bool = False
 
     def require_config(self) -> LoadedConfig:
         """The configuration, or 503 saying why there is none usable."""
@@ -39,6 +40,8 @@ class CellmageState:
             )
         return self.config
 
+
+SHUTDOWN_GRACE = 10.0  # seconds running answers get to write their end and be stored
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
@@ -119,10 +122,15 @@ class CellmageApp(ExtensionApp):
         kernel_env.publish(self.serverapp, names)
 
     async def stop_extension(self) -> None:
+        """End every running answer with ``shutdown`` then ``done`` (stored as interrupted) while
+        the loop still runs, then close the providers and the database."""
         state: CellmageState | None = self.settings.get("cellmage")
-        if state is None:
+        if state is None or state.stopped:
             return
-        state.streams.cancel_all()
+        state.stopped = True
+        state.streams.close(Shutdown())
+        if not await state.streams.drained(SHUTDOWN_GRACE):
+            self.log.warning("cellmage: %d answer(s) did not end within %g s of shutdown", len(state.streams), SHUTDOWN_GRACE)
         for provider in state.providers.values():
             await provider.aclose()
         if state.store is not None:

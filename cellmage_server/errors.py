@@ -10,6 +10,7 @@
     ├── TooManyStreams               429     -        this user already has ``limits.max_streams_per_user``
     ├── NotConfigured                503     -        no model is configured on this server
     ├── Internal                     500     internal the server itself failed while relaying
+    ├── Shutdown                     503     shutdown the Jupyter server is stopping
     └── UpstreamError                5xx/4xx  code    the provider failed; ``code`` is the contract's
         (codes: upstream, auth, rate_limited, timeout, context_length, content_filter)
     Cancelled                        499     cancelled the answer was stopped by its client
@@ -68,6 +69,15 @@ class Internal(CellmageError):
     status, code = 500, "internal"
 
     def __init__(self, message: str = "The server failed while relaying the answer; see its log.") -> None:
+        super().__init__(message)
+
+
+class Shutdown(CellmageError):
+    """The Jupyter server is stopping: running answers end, new ones are refused."""
+
+    status, code = 503, "shutdown"
+
+    def __init__(self, message: str = "The Jupyter server stopped.") -> None:
         super().__init__(message)
 
 

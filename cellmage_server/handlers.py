@@ -24,7 +24,7 @@ from tornado import web
 
 from ._version import __version__
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
-from .errors import CellmageError, PayloadTooLarge, http_error, sse_error
+from .errors import CellmageError, PayloadTooLarge, Shutdown, http_error, sse_error
 from .history import LedgerEntry, Store, Turn, totals
 from .principal import principal
 from .relay import Outcome, Relay
@@ -191,7 +191,12 @@ class ChatHandler(CellmageHandler):
             "completion_tokens": usage.completion_tokens if usage else None,
             "cost_usd": usage.cost_usd if usage else None,
         }
-        status = "ok" if outcome.error is None else ("cancelled" if outcome.finish_reason == "cancelled" else "error")
+        if outcome.error is None:
+            status = "ok"
+        elif isinstance(outcome.error, Shutdown):
+            status = "interrupted"
+        else:
+            status = "cancelled" if outcome.finish_reason == "cancelled" else "error"
         try:
             if conversation is not None:
                 turn = Turn(

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS turns (
     answer TEXT NOT NULL,
     model TEXT,
     persona TEXT,
-    status TEXT NOT NULL,          -- ok | cancelled | error
+    status TEXT NOT NULL,          -- ok | cancelled | error | interrupted
     error TEXT,
     prompt_tokens INTEGER,
     completion_tokens INTEGER,

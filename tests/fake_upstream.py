@@ -111,6 +111,7 @@ class FakeUpstream:
                     (r"/v1/chat/completions", _ChatCompletions, {"fake": self}),
                     (r"/v1/messages", _AnthropicMessages, {"fake": self}),
                     (r"/_fake/(script|received|reset)", _Control, {"fake": self}),
+                    (r"/cut/cellmage/api/chat", _CutShort),
                 ]
             )
             self._server = httpserver.HTTPServer(app, ssl_options=self.ssl_context)
@@ -167,6 +168,16 @@ class _Control(web.RequestHandler):
             for r in self.fake.received
         ]
         self.finish({"received": received})
+
+
+class _CutShort(web.RequestHandler):
+    """A cellmage endpoint whose answer stops without ``done`` and closes cleanly (a proxy or a
+    server that died between frames): clients must not take the text for a whole answer."""
+
+    def post(self) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.write(': cellmage\n\nevent: start\ndata: {"id":"0","model":"m","persona":null}\n\n')
+        self.finish('event: delta\ndata: {"text":"looks complete."}\n\n')
 
 
 def _chunk(payload: dict[str, Any]) -> bytes:

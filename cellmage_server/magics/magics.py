@@ -18,6 +18,8 @@ from ..flags import FlagError, parse_flags
 from .client import CellmageClientError, Client, find_endpoint
 from .display import AnswerDisplay, Ending
 
+CUT_SHORT = "the connection closed before the answer finished"
+
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -110,10 +112,13 @@ class LlmMagics(Magics):
         display = AnswerDisplay(live=live)
         ending = Ending(model=body.get("model"))
         started = time.monotonic()
+        done = False
         try:
             with self.client().answer(body) as events:
                 for name, data in events:
-                    if name == "delta":
+                    if name == "done":
+                        done = True
+                    elif name == "delta":
                         display.delta(data["text"])
                     elif name == "start":
                         ending.model = data.get("model")
@@ -132,6 +137,9 @@ class LlmMagics(Magics):
                 _say(str(e))
                 return
             ending.error = str(e)
+        if not done and not ending.stopped and ending.error is None:
+            # The server always ends an answer with `done`; without it the text may look complete.
+            ending.error = CUT_SHORT
         ending.elapsed_s = time.monotonic() - started
         display.finish(ending)
         self.shell.user_ns["_llm"] = display.text
