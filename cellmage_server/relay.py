@@ -74,6 +74,7 @@ class Relay:
         self._stop: CellmageError | None = None
         self._silent = False
         self._task: asyncio.Task[None] | None = None
+        self._task_cancelled = False
         self._timer: asyncio.TimerHandle | None = None
         self._started = 0.0
         self._last_event: float | None = None
@@ -89,7 +90,13 @@ class Relay:
         if self._stop is None:
             self._stop = reason or Cancelled()
         self._silent = self._silent or silent
-        if self._task is not None and not self._task.done():
+        self._cancel_task()
+
+    def _cancel_task(self) -> None:
+        # Once only: a second cancellation would land inside the provider's closing of its
+        # request (cancel and disconnect often come together) and leave that request open.
+        if self._task is not None and not self._task.done() and not self._task_cancelled:
+            self._task_cancelled = True
             self._task.cancel()
 
     async def run(self) -> Outcome:
@@ -98,12 +105,12 @@ class Relay:
         wall_start = time.monotonic()
         self._task = asyncio.create_task(self._pump(), name=f"cellmage-answer-{self.id}")
         if self._stop is not None:  # cancelled before it started
-            self._task.cancel()
+            self._cancel_task()
         self._arm()
         try:
             await asyncio.wait([self._task])
-        except asyncio.CancelledError:  # the handler itself is being cancelled (server shutdown)
-            self._task.cancel()
+        except asyncio.CancelledError:  # the handler itself is being cancelled
+            self._cancel_task()
             raise
         finally:
             if self._timer is not None:

@@ -22,7 +22,7 @@ import httpx
 
 from ..contract import Finish, ProviderEvent, checked_usage
 from ..errors import UpstreamError, redact
-from . import ProviderCall, classify, failure_message
+from . import ProviderCall, classify, close_shielded, failure_message
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class LiteLLMProvider:
             raise self._fail(call, e, litellm.exceptions, answered) from None
         finally:
             if response is not None and hasattr(response, "aclose"):
-                await response.aclose()  # closes the provider's HTTP response, also on cancel
+                await close_shielded(response.aclose())  # the provider's HTTP response, also on cancel
         if finish is None:
             raise UpstreamError("upstream", "The provider's stream ended before the answer was finished.")
         yield Finish(finish)

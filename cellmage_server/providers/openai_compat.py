@@ -15,7 +15,7 @@ from httpx_sse import EventSource
 
 from ..contract import Finish, ProviderEvent, Usage, checked_usage
 from ..errors import UpstreamError, redact
-from . import ProviderCall, classify, failure_message
+from . import ProviderCall, classify, close_shielded, failure_message
 from .asyncio_net import use_asyncio_backend
 
 
@@ -108,7 +108,9 @@ class OpenAICompatProvider:
             headers["Authorization"] = f"Bearer {call.api_key.get_secret_value()}"
         finish: str | None = None
         try:
-            async with self._client.stream("POST", url, json=self._body(call), headers=headers) as response:
+            request = self._client.build_request("POST", url, json=self._body(call), headers=headers)
+            response = await self._client.send(request, stream=True)
+            try:
                 if response.status_code != 200:
                     await response.aread()
                     raise self._status_error(call, response)
@@ -146,6 +148,8 @@ class OpenAICompatProvider:
                         kind, detail = _error_parts(chunk)
                         code = classify(None, f"{kind} {detail}")
                         raise self._fail(code, failure_message(code, call, None, detail, mid_answer=True))
+            finally:
+                await close_shielded(response.aclose())
         except httpx.ConnectTimeout:
             raise self._fail("timeout", f"Connecting to the provider at {call.api_base} timed out.") from None
         except httpx.ConnectError as e:
