@@ -114,6 +114,12 @@ class Limits(BaseModel):
     history_chars: int = Field(
         24_000, ge=0, description="Most characters of earlier turns sent with a prompt; the oldest go first."
     )
+    stream_buffer_bytes: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        description="Most bytes of one answer the server holds for a client that reads slowly; "
+        "past it the server stops reading the provider until the client catches up.",
+    )
 
 
 class Timeouts(BaseModel):
@@ -129,6 +135,12 @@ class Timeouts(BaseModel):
         60.0, gt=0, description="Longest silence of the provider between two chunks of an answer."
     )
     total: float = Field(900.0, gt=0, description="One whole answer.")
+    client_behind: float = Field(
+        30.0,
+        gt=0,
+        description="Longest a client may stay `limits.stream_buffer_bytes` behind the answer; "
+        "then its answer ends with an `error` of code `slow_client` and the provider is closed.",
+    )
 
 
 def default_personas_dirs() -> list[Path]:

@@ -11,6 +11,7 @@
     ├── NotConfigured                503     -        no model is configured on this server
     ├── Internal                     500     internal the server itself failed while relaying
     ├── Shutdown                     503     shutdown the Jupyter server is stopping
+    ├── SlowClient                   503     slow_client the client stayed too far behind the answer
     └── UpstreamError                5xx/4xx  code    the provider failed; ``code`` is the contract's
         (codes: upstream, auth, rate_limited, timeout, context_length, content_filter)
     Cancelled                        499     cancelled the answer was stopped by its client
@@ -79,6 +80,12 @@ class Shutdown(CellmageError):
 
     def __init__(self, message: str = "The Jupyter server stopped.") -> None:
         super().__init__(message)
+
+
+class SlowClient(CellmageError):
+    """The client read the answer more slowly than ``timeouts.client_behind`` allows."""
+
+    status, code = 503, "slow_client"
 
 
 # HTTP status for a provider failure answered without streaming (``stream: false``). A provider's

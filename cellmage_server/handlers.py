@@ -8,6 +8,7 @@ Once a stream has started, errors are SSE ``error`` events instead (see relay.py
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -21,8 +22,10 @@ from jupyter_server._tz import utcnow
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from ._version import __version__
+from .config import Limits
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
 from .errors import CellmageError, PayloadTooLarge, Shutdown, http_error, sse_error
 from .history import LedgerEntry, Store, Turn, totals
@@ -37,6 +40,10 @@ API_PATH = "cellmage/api"
 AUTH_RESOURCE = "cellmage"
 
 log = logging.getLogger(__name__)
+
+# Above the body limit, how much tornado reads before it drops the connection itself (its reads are
+# 64 KiB): within it, the handler answers 413 first.
+BODY_SLACK = 128 * 1024
 
 
 def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -87,16 +94,39 @@ class CellmageHandler(APIHandler):
 
 
 class SSEOutput:
-    """Writes a running answer to the response as SSE frames, each flushed at once."""
+    """Writes a running answer to the response as SSE frames, each flushed at once, and keeps
+    count of the bytes its client has not taken yet (a :class:`~cellmage_server.relay.PacedOutput`)."""
 
     def __init__(self, handler: web.RequestHandler) -> None:
         self._handler = handler
+        self._written = 0
+        self._delivered = 0
+        self.backlog = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._wait_for = 0
 
     def send(self, data: bytes) -> None:
-        # Not awaited: once the client is gone the flush fails (tornado marks that error as
-        # retrieved) and on_connection_close cancels the answer.
         self._handler.write(data)
-        self._handler.flush()
+        self._written += len(data)
+        self.backlog = self._written - self._delivered
+        # Resolves once everything written so far is in the socket. Once the client is gone it
+        # fails (tornado marks that error as retrieved) and on_connection_close cancels the answer.
+        self._handler.flush().add_done_callback(functools.partial(self._sent, self._written))
+
+    def _sent(self, upto: int, future: asyncio.Future[None]) -> None:
+        gone = future.cancelled() or future.exception() is not None
+        if not gone:
+            self._delivered = max(self._delivered, upto)
+            self.backlog = self._written - self._delivered
+        if self._waiter is not None and not self._waiter.done() and (gone or self.backlog <= self._wait_for):
+            self._waiter.set_result(None)
+
+    async def drained(self, max_backlog: int) -> None:
+        if self.backlog <= max_backlog:
+            return
+        self._wait_for = max_backlog
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
 
     def text(self, text: str) -> None:
         self.send(frame("delta", {"text": text}))
@@ -115,13 +145,40 @@ class _Discard:
         pass
 
 
+@web.stream_request_body
 class ChatHandler(CellmageHandler):
+    """The body is read as it arrives, so a body over ``limits.max_prompt_bytes`` is refused
+    before it is held: by its ``Content-Length`` at once, or as soon as it grows past the limit."""
+
     _relay: Relay | None = None
 
-    def prepare(self) -> Any:
+    async def prepare(self) -> None:
         # Never gzip an event stream: compression buffers frames and breaks token-by-token delivery.
         self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
-        return super().prepare()
+        await super().prepare()  # authenticates: nobody unknown gets to send a body
+        config = self.cellmage.config
+        self._limit = (config.settings.limits if config else Limits()).max_prompt_bytes
+        self._body = bytearray()
+        # tornado's own cap, a backstop for a chunked body sent in pieces larger than its reads.
+        self.request.connection.set_max_body_size(self._limit + BODY_SLACK)
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._limit:
+            raise http_error(self._too_large(int(declared)))
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        if len(self._body) + len(chunk) > self._limit:
+            # Answered now, mid-body: tornado then closes the connection rather than read the rest.
+            error = http_error(self._too_large(len(self._body) + len(chunk), at_least=True))
+            self._body.clear()
+            self.send_error(error.status_code, exc_info=(type(error), error, None))
+            return
+        self._body += chunk
+
+    def _too_large(self, size: int, at_least: bool = False) -> PayloadTooLarge:
+        more = "more than " if at_least else ""
+        return PayloadTooLarge(f"The request is {more}{size} bytes; this server accepts at most {self._limit}.")
 
     @web.authenticated
     @authorized
@@ -130,10 +187,7 @@ class ChatHandler(CellmageHandler):
         """Ask a model: the answer streams as SSE events, or comes whole with ``stream: false``."""
         state = self.cellmage
         config = state.require_config()
-        limit = config.settings.limits.max_prompt_bytes
-        if len(self.request.body) > limit:
-            raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
-        request = parse_chat_request(self.request.body)
+        request = parse_chat_request(bytes(self._body))
         conversation = self.conversation_id(request.conversation) if request.conversation else None
         earlier = []
         if conversation is not None and request.history and state.store is not None:
@@ -149,6 +203,7 @@ class ChatHandler(CellmageHandler):
             ping_interval=config.settings.limits.ping_interval,
             touch=self.touch,
             owner=self.username,
+            buffer_bytes=config.settings.limits.stream_buffer_bytes,
         )
         self._relay = relay
         persona = plan.persona.name if plan.persona else None
@@ -164,19 +219,20 @@ class ChatHandler(CellmageHandler):
                 }
                 sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
-        if outcome.usage is not None:
-            try:
-                outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
-            except Exception:  # a price entry of the wrong shape: the answer stands, unpriced
-                self.log.exception("cellmage: could not price an answer of %s", plan.alias)
-        self._log_answer(outcome, plan.alias)
-        # Stored before `done` goes out: a client that asks for the next cell as soon as this
-        # answer is done must find this turn in the history.
-        await self._remember(request, conversation, plan.alias, persona, outcome)
-        if request.stream:
-            self._end_stream(relay, outcome)
-        else:
-            self._answer_whole(relay, plan.alias, outcome)
+            if outcome.usage is not None:
+                try:
+                    outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
+                except Exception:  # a price entry of the wrong shape: the answer stands, unpriced
+                    self.log.exception("cellmage: could not price an answer of %s", plan.alias)
+            self._log_answer(outcome, plan.alias)
+            # Stored before `done` goes out: a client that asks for the next cell as soon as this
+            # answer is done must find this turn in the history.
+            await self._remember(request, conversation, plan.alias, persona, outcome)
+            # Still running until the client has its last byte (or is cut off).
+            if request.stream:
+                await self._end_stream(relay, outcome, config.settings.timeouts.client_behind)
+            else:
+                self._answer_whole(relay, plan.alias, outcome)
 
     async def _remember(
         self, request: ChatRequest, conversation: str | None, alias: str, persona: str | None, outcome: Outcome
@@ -212,7 +268,7 @@ class ChatHandler(CellmageHandler):
         except (sqlite3.Error, RuntimeError) as e:  # the answer stands; the log says what was not kept
             self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
 
-    def _end_stream(self, relay: Relay, outcome: Outcome) -> None:
+    async def _end_stream(self, relay: Relay, outcome: Outcome, patience: float) -> None:
         if relay.silent:
             return  # the client is gone
         tail = b""
@@ -222,6 +278,13 @@ class ChatHandler(CellmageHandler):
             tail += frame("error", sse_error(outcome.error))
         tail += frame("done", {"finish_reason": outcome.finish_reason, "elapsed_ms": outcome.elapsed_ms})
         self.write(tail)
+        try:
+            await asyncio.wait_for(self.flush(), patience)
+        except asyncio.TimeoutError:  # a client that does not read: stop holding its answer
+            self.request.connection.close()
+            return
+        except StreamClosedError:
+            return
         self.finish(set_content_type="text/event-stream; charset=utf-8")
 
     def _answer_whole(self, relay: Relay, alias: str, outcome: Outcome) -> None:

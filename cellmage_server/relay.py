@@ -19,7 +19,7 @@ from typing import Protocol
 
 from .config import Timeouts
 from .contract import Finish, ProviderEvent, Usage, well_formed
-from .errors import Cancelled, CellmageError, Internal, UpstreamError
+from .errors import Cancelled, CellmageError, Internal, SlowClient, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,17 @@ class Output(Protocol):
 
     def ping(self) -> None:
         """Nothing was sent for a ping interval."""
+
+
+class PacedOutput(Output, Protocol):
+    """An output that says how far its client is behind. The relay stops reading the provider
+    while ``backlog`` (bytes written, not yet taken by the client) is over its buffer, so a slow
+    reader holds the provider back instead of piling the answer up in memory."""
+
+    backlog: int
+
+    async def drained(self, max_backlog: int) -> None:
+        """Return once ``backlog`` is at most ``max_backlog`` (or the client is gone)."""
 
 
 @dataclass
@@ -57,11 +68,16 @@ class Relay:
         ping_interval: float,
         touch: Callable[[], None] = lambda: None,
         owner: str = "",
+        buffer_bytes: int = 1 << 20,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.owner = owner
         self._events = events
         self._output = output
+        # Back-pressure only for outputs that can tell (PacedOutput); others take text as it comes.
+        self._paced: PacedOutput | None = output if hasattr(output, "drained") else None  # type: ignore[assignment]
+        self._buffer_bytes = buffer_bytes
+        self._behind_since: float | None = None  # when the pump began waiting for the client
         self._timeouts = timeouts
         self._ping_interval = ping_interval
         self._touch = touch
@@ -143,9 +159,20 @@ class Relay:
     # --- the provider task -----------------------------------------------------------------
 
     async def _pump(self) -> None:
+        try:
+            await self._pump_events()
+        finally:
+            # Cancelled while waiting for the client, not for the provider: the provider's stream
+            # is suspended at a yield and closes (its request with it) only when told to.
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _pump_events(self) -> None:
         loop = self._loop
         pending = self._pending
         parts = self._parts
+        paced, buffer_bytes = self._paced, self._buffer_bytes
         async for event in self._events:
             self._last_event = loop.time()
             if type(event) is str:
@@ -153,10 +180,24 @@ class Relay:
                 parts.append(event)
                 if self._flush_handle is None:
                     self._flush_handle = loop.call_soon(self._flush_pending)
+                if paced is not None and paced.backlog > buffer_bytes:
+                    await self._wait_for_client(paced)
             elif isinstance(event, Usage):
                 self._usage = event
             elif isinstance(event, Finish):
                 self._finish = event.reason
+
+    async def _wait_for_client(self, paced: PacedOutput) -> None:
+        """Stop reading the provider until the client has taken half the buffer (the provider's
+        own socket then holds it back); the timer cuts a client that stays behind too long."""
+        self._behind_since = self._loop.time()
+        self._rearm()
+        try:
+            await paced.drained(self._buffer_bytes // 2)
+        finally:
+            self._behind_since = None
+            self._last_event = self._loop.time()  # the provider was not read meanwhile: no gap
+            self._rearm()
 
     def _flush_pending(self) -> None:
         if self._flush_handle is not None:
@@ -174,34 +215,52 @@ class Relay:
 
     # --- one timer: pings, activity, timeouts ----------------------------------------------
 
-    def _deadline(self) -> tuple[float, str]:
+    def _deadline(self) -> tuple[float, str, type[CellmageError] | None]:
+        """When the answer times out, why, and as what (None: an upstream timeout)."""
         t = self._timeouts
-        total = (self._started + t.total, f"The answer took longer than timeouts.total ({t.total:g} s).")
+        total = (self._started + t.total, f"The answer took longer than timeouts.total ({t.total:g} s).", None)
+        if self._behind_since is not None:
+            behind = (
+                self._behind_since + t.client_behind,
+                f"The client read the answer too slowly: it stayed more than the server's buffer "
+                f"behind for timeouts.client_behind ({t.client_behind:g} s).",
+                SlowClient,
+            )
+            return min(total, behind, key=lambda d: d[0])
         if self._last_event is None:
             wait = (
                 self._started + t.first_token,
                 f"The provider sent nothing for timeouts.first_token ({t.first_token:g} s).",
+                None,
             )
         else:
             wait = (
                 self._last_event + t.chunk_gap,
                 f"The provider went silent for longer than timeouts.chunk_gap ({t.chunk_gap:g} s).",
+                None,
             )
-        return min(total, wait)
+        return min(total, wait, key=lambda d: d[0])
 
     def _arm(self) -> None:
-        deadline, _ = self._deadline()
+        deadline = self._deadline()[0]
         wake = min(deadline, self._last_output + self._ping_interval)
         self._timer = self._loop.call_at(wake, self._tick)
+
+    def _rearm(self) -> None:
+        """The deadline changed (the client fell behind or caught up): wake for the new one."""
+        if self._timer is not None and self._task is not None and not self._task.done():
+            self._timer.cancel()
+            self._arm()
 
     def _tick(self) -> None:
         now = self._loop.time()
         self._touch()
-        deadline, why = self._deadline()
+        deadline, why, kind = self._deadline()
         if now >= deadline:
-            self.cancel(UpstreamError("timeout", why))
+            self.cancel(kind(why) if kind is not None else UpstreamError("timeout", why))
             return
-        if now - self._last_output >= self._ping_interval and not self._silent:
+        # No ping for a client that is behind: it has plenty to read.
+        if now - self._last_output >= self._ping_interval and not self._silent and self._behind_since is None:
             self._last_output = now
             self._output.ping()
         self._arm()
