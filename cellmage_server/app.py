@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from jupyter_server.extension.application import ExtensionApp
@@ -10,7 +11,7 @@ from jupyter_server.utils import url_path_join
 from . import kernel_env
 from .config import ConfigError, LoadedConfig, load_config
 from .errors import NotConfigured, Shutdown
-from .handlers import API_PATH, default_handlers
+from .handlers import API_PATH, conversation_path, default_handlers
 from .history import Store
 from .personas import PersonaStore
 from .pricing import Pricing
@@ -89,13 +90,22 @@ class CellmageApp(ExtensionApp):
             providers=providers, pricing=pricing, store=store,
         )
         if store is not None:
-            # Renamed or moved notebooks keep their conversations.
+            # Renamed or moved notebooks keep their conversations; deleted ones lose them.
             self.serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
 
     async def _on_contents_event(self, logger: object, schema_id: str, data: dict) -> None:
+        """Conversations follow their notebooks: moved with a rename, forgotten with a delete."""
         store = self.settings["cellmage"].store
-        if data.get("action") == "rename" and store is not None and data.get("source_path"):
-            await store.rename(data["source_path"].strip("/"), data["path"].strip("/"))
+        if store is None or not data.get("path"):
+            return
+        action, path = data.get("action"), conversation_path(data["path"])
+        try:
+            if action == "rename" and data.get("source_path"):
+                await store.rename(conversation_path(data["source_path"]), path)
+            elif action == "delete":
+                await store.forget(path)
+        except (sqlite3.Error, RuntimeError, ValueError) as e:
+            self.log.warning("cellmage: could not %s the conversation of %s: %s", action, path, e)
 
     def _providers(self, config: LoadedConfig) -> dict[str, Provider]:
         timeouts, secrets = config.settings.timeouts, config.secret_values()

@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import posixpath
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ from tornado.iostream import StreamClosedError
 from ._version import __version__
 from .config import Limits
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
-from .errors import CellmageError, PayloadTooLarge, Shutdown, http_error, sse_error
+from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, sse_error
 from .history import LedgerEntry, Store, Turn, totals
 from .principal import principal
 from .relay import Outcome, Relay
@@ -44,6 +45,17 @@ log = logging.getLogger(__name__)
 # Above the body limit, how much tornado reads before it drops the connection itself (its reads are
 # 64 KiB): within it, the handler answers 413 first.
 BODY_SLACK = 128 * 1024
+
+
+def conversation_path(path: str) -> str:
+    """The one spelling of a notebook's API path: ``./a.ipynb`` and ``x/../a.ipynb`` are
+    ``a.ipynb``; ValueError for a path that leaves the root or names no file."""
+    normal = posixpath.normpath(path.strip("/") or ".")
+    if normal == ".." or normal.startswith("../"):
+        raise ValueError("it leaves the server's root folder")
+    if normal == ".":
+        raise ValueError("it is empty")
+    return normal
 
 
 def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -73,13 +85,18 @@ class CellmageHandler(APIHandler):
 
     def conversation_id(self, raw: str) -> str:
         """A conversation's id: the notebook's API path. Kernels know their notebook by its file
-        path (JPY_SESSION_NAME); one under the server's root becomes the same API path."""
-        root = os.path.abspath(self.settings.get("server_root_dir") or self.contents_manager.root_dir)
+        path (JPY_SESSION_NAME); one under the server's root becomes the same API path, one
+        outside it is refused."""
         if os.path.isabs(raw):
+            root = os.path.abspath(self.settings.get("server_root_dir") or self.contents_manager.root_dir)
             absolute = os.path.abspath(raw)
-            if absolute.startswith(root + os.sep):
-                return absolute[len(root) + 1 :].replace(os.sep, "/")
-        return raw.strip("/")
+            if not absolute.startswith(root.rstrip(os.sep) + os.sep):
+                raise BadRequest(f"The conversation {raw!r} is a file outside this server's root folder.")
+            raw = absolute[len(root.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
+        try:
+            return conversation_path(raw)
+        except ValueError as e:
+            raise BadRequest(f"The conversation {raw!r} is not a notebook path: {e}.") from None
 
     def store(self) -> Store:
         state = self.cellmage
@@ -391,11 +408,10 @@ class ConversationHandler(CellmageHandler):
     @authorized
     @mapped
     async def get(self, conversation: str) -> None:
-        """A conversation's turns, in notebook order (the id is the URL-encoded notebook path)."""
-        turns = await self.store().turns(self.conversation_id(conversation))
-        self.finish(
-            dumps({"id": self.conversation_id(conversation), "turns": [t.public() for t in turns], "totals": totals(turns)})
-        )
+        """A conversation's turns, in notebook order (the id is the notebook's path)."""
+        path = self.conversation_id(conversation)
+        turns = await self.store().turns(path)
+        self.finish(dumps({"id": path, "turns": [t.public() for t in turns], "totals": totals(turns)}))
 
     @web.authenticated
     @authorized
@@ -434,7 +450,8 @@ default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     ("models", ModelsHandler),
     ("personas", PersonasHandler),
     ("status", StatusHandler),
-    (r"conversations/([^/]+)/turns/([^/]+)", TurnHandler),
-    (r"conversations/([^/]+)", ConversationHandler),
+    # The notebook path as the contents API takes it (slashes as written, or URL-encoded).
+    (r"conversations/(.+)/turns/([^/]+)", TurnHandler),
+    (r"conversations/(.+)", ConversationHandler),
     ("usage", UsageHandler),
 ]

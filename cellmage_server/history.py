@@ -100,6 +100,14 @@ class LedgerEntry:
     outcome: str  # the finish reason: stop, length, cancelled, error, ...
 
 
+def _forget(db: sqlite3.Connection, path: str) -> None:
+    """Delete the conversation ``path`` and every one under it, as a folder."""
+    prefix = path.rstrip("/") + "/"
+    db.execute(
+        "DELETE FROM turns WHERE conversation = ? OR substr(conversation, 1, ?) = ?", (path, len(prefix), prefix)
+    )
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -214,9 +222,16 @@ class Store:
         )
 
     async def rename(self, old: str, new: str) -> None:
-        """A notebook (or a folder of notebooks) moved: its conversations follow it."""
+        """A notebook (or a folder of notebooks) moved: its conversations follow it.
+
+        A conversation still recorded at the destination (its notebook was deleted behind the
+        server's back) is replaced: the moved notebook's turns win, and no turn is left behind.
+        """
+        if old == new:
+            return
 
         def write(db: sqlite3.Connection) -> None:
+            _forget(db, new)
             db.execute("UPDATE turns SET conversation = ? WHERE conversation = ?", (new, old))
             prefix = old.rstrip("/") + "/"
             db.execute(
@@ -225,6 +240,10 @@ class Store:
             )
 
         await self._run(write)
+
+    async def forget(self, path: str) -> None:
+        """A notebook (or a folder) was deleted: a new file of that name starts a new conversation."""
+        await self._run(lambda db: _forget(db, path))
 
     # --- ledger ----------------------------------------------------------------------------
 
