@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 
@@ -10,8 +11,8 @@ from jupyter_server.utils import url_path_join
 
 from . import kernel_env
 from .config import ConfigError, LoadedConfig, load_config
-from .errors import NotConfigured, Shutdown
-from .handlers import API_PATH, conversation_path, default_handlers
+from .errors import NotConfigured, RedactingFilter, Shutdown
+from .handlers import API_PATH, conversation_path, default_handlers, quiet_expected_errors
 from .history import Store
 from .personas import PersonaStore
 from .pricing import Pricing
@@ -42,6 +43,9 @@ class CellmageState:
         return self.config
 
 
+# Loggers whose lines may carry a provider's words (besides the server's own, self.log).
+REDACTED_LOGGERS = ("cellmage_server", "tornado.access", "tornado.application", "tornado.general", "LiteLLM")
+
 SHUTDOWN_GRACE = 10.0  # seconds running answers get to write their end and be stored
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
@@ -61,6 +65,13 @@ class CellmageApp(ExtensionApp):
             config, error = None, str(e)
             # One message, no traceback; the rest of Jupyter goes on starting.
             self.log.error("cellmage: the extension is disabled: %s", e)
+        if config is None or config.settings.non_dumpable:
+            kernel_env.make_non_dumpable(self.log)
+        # Secrets are redacted from every line these loggers write, whoever writes it.
+        self._redacting = RedactingFilter(config.secret_values() if config else ())
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).addFilter(self._redacting)
+        self.log.addFilter(self._redacting)
 
         if config is not None:
             settings = config.settings
@@ -76,6 +87,8 @@ class CellmageApp(ExtensionApp):
                 )
             else:
                 self.log.warning("cellmage: no model configured (%s); answers get 503 until one is", where)
+            for alias, problem in config.unavailable.items():
+                self.log.warning("cellmage: model %s is unavailable: %s", alias, problem)
             for path, problem in personas.errors().items():
                 self.log.warning("cellmage: persona file %s is skipped: %s", path, problem)
         else:
@@ -89,6 +102,8 @@ class CellmageApp(ExtensionApp):
             config=config, config_error=error, personas=personas, streams=streams,
             providers=providers, pricing=pricing, store=store,
         )
+        # (self.settings holds the web app's settings here, and goes back into them after.)
+        self.settings["log_function"] = quiet_expected_errors(self.settings.get("log_function"))
         if store is not None:
             # Renamed or moved notebooks keep their conversations; deleted ones lose them.
             self.serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
@@ -98,8 +113,9 @@ class CellmageApp(ExtensionApp):
         store = self.settings["cellmage"].store
         if store is None or not data.get("path"):
             return
-        action, path = data.get("action"), conversation_path(data["path"])
+        action, path = data.get("action"), data["path"]
         try:
+            path = conversation_path(path)
             if action == "rename" and data.get("source_path"):
                 await store.rename(conversation_path(data["source_path"]), path)
             elif action == "delete":
@@ -145,4 +161,7 @@ class CellmageApp(ExtensionApp):
             await provider.aclose()
         if state.store is not None:
             state.store.close()
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(self._redacting)
+        self.log.removeFilter(self._redacting)
 

@@ -23,6 +23,7 @@ Every message is a sentence a person can act on; upstream text passes :func:`red
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
@@ -145,10 +146,48 @@ _KEYLIKE = re.compile(
     r"|[A-Za-z0-9_\-]{32,}"
 )
 
+# A run this long of a configured key is never written anywhere: a provider that echoes part of
+# a key (24 characters from its middle, say) is redacted by value, not only by its shape.
+KEY_RUN = 8
+
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every configured secret and everything key-shaped replaced by ``[redacted]``."""
-    for secret in secrets:
-        if secret:
+    """``text`` with every run of ``KEY_RUN`` or more characters of a configured secret, and
+    everything key-shaped, replaced by ``[redacted]``."""
+    grams = {s[i : i + KEY_RUN] for s in secrets if s for i in range(len(s) - KEY_RUN + 1)}
+    if grams and len(text) >= KEY_RUN:
+        covered = bytearray(len(text))
+        for i in range(len(text) - KEY_RUN + 1):
+            if text[i : i + KEY_RUN] in grams:
+                covered[i : i + KEY_RUN] = b"\x01" * KEY_RUN
+        if any(covered):
+            out, i = [], 0
+            while i < len(text):
+                if covered[i]:
+                    while i < len(text) and covered[i]:
+                        i += 1
+                    out.append("[redacted]")
+                else:
+                    out.append(text[i])
+                    i += 1
+            text = "".join(out)
+    for secret in secrets:  # a secret shorter than KEY_RUN still goes whole
+        if secret and len(secret) < KEY_RUN:
             text = text.replace(secret, "[redacted]")
     return _KEYLIKE.sub("[redacted]", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts configured secrets from every record of the loggers it is added to."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            clean = redact(message, self.secrets)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return True

@@ -28,7 +28,7 @@ from tornado.iostream import StreamClosedError
 from ._version import __version__
 from .config import Limits
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
-from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, sse_error
+from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, redact, sse_error
 from .history import LedgerEntry, Store, Turn, totals
 from .principal import principal
 from .relay import Outcome, Relay
@@ -66,13 +66,39 @@ def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[No
         try:
             await method(self, *args)
         except CellmageError as e:
+            self.expected_error = e
             raise http_error(e) from e
 
     return wrapper
 
 
+def quiet_expected_errors(log_function: Callable[[web.RequestHandler], None] | None) -> Callable[[web.RequestHandler], None]:
+    """jupyter-server logs every 5xx at error level with request headers, as for a crash. A 5xx
+    this extension answers on purpose (503 unconfigured or unavailable model, 502 provider
+    failure) is one warning line; everything else is logged as before."""
+
+    def log_request(handler: web.RequestHandler) -> None:
+        expected = getattr(handler, "expected_error", None)
+        if isinstance(handler, CellmageHandler) and expected is not None and handler.get_status() >= 500:
+            request = handler.request
+            handler.log.warning(
+                "%d %s %s %.2fms: %s", handler.get_status(), request.method, request.path,
+                1000.0 * request.request_time(), expected.code,
+            )
+        elif log_function is not None:
+            log_function(handler)
+        else:
+            handler.application.__class__.log_request(handler.application, handler)
+
+    if getattr(log_function, "cellmage_quiet", False):
+        return log_function  # type: ignore[return-value]  # already wrapped (a second extension load)
+    log_request.cellmage_quiet = True  # type: ignore[attr-defined]
+    return log_request
+
+
 class CellmageHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
+    expected_error: CellmageError | None = None  # set by `mapped`, for the request log
 
     @property
     def cellmage(self) -> CellmageState:
@@ -236,6 +262,8 @@ class ChatHandler(CellmageHandler):
                 }
                 sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
+            if outcome.error is not None:  # the one place every written error message passes
+                outcome.error.message = redact(outcome.error.message, config.secret_values())
             if outcome.usage is not None:
                 try:
                     outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
@@ -355,11 +383,15 @@ class ModelsHandler(CellmageHandler):
     @mapped
     async def get(self) -> None:
         """The model aliases clients may use (no provider details, no secrets)."""
-        settings = self.cellmage.require_config().settings
-        models = [
-            {"name": alias, "description": settings.models[alias].description}
-            for alias in settings.allowed
-        ]
+        config = self.cellmage.require_config()
+        settings = config.settings
+        models = []
+        for alias in settings.allowed:
+            model: dict[str, Any] = {"name": alias, "description": settings.models[alias].description}
+            model["available"] = alias not in config.unavailable
+            if alias in config.unavailable:
+                model["problem"] = config.unavailable[alias]
+            models.append(model)
         self.finish(json.dumps({"default": settings.resolved_default_model, "models": models}))
 
 
@@ -386,7 +418,10 @@ class StatusHandler(CellmageHandler):
         elif not configured:
             message = HOW_TO_CONFIGURE
         else:
-            message = f"{len(config.settings.allowed)} model(s) available."
+            broken = [a for a in config.settings.allowed if a in config.unavailable]
+            message = f"{len(config.settings.allowed) - len(broken)} model(s) available."
+            if broken:
+                message += " Unavailable: " + " ".join(config.unavailable[a] for a in broken)
         self.finish(
             json.dumps(
                 {
@@ -394,6 +429,7 @@ class StatusHandler(CellmageHandler):
                     "configured": configured,
                     "default_model": config.settings.resolved_default_model if config else None,
                     "models": len(config.settings.allowed) if config else 0,
+                    "unavailable_models": dict(config.unavailable) if config else {},
                     "config_file": str(config.path) if config and config.path else None,
                     "running_answers": len(state.streams),
                     "persona_errors": state.personas.errors(),

@@ -74,6 +74,12 @@ def plan_answer(
         raise NotFound(f"Unknown model '{alias}'{source}. Models on this server: {', '.join(allowed) or 'none'}.")
     if alias not in allowed:
         raise Forbidden(f"Model '{alias}' is not allowed on this server. Allowed: {', '.join(allowed) or 'none'}.")
+    if alias in config.unavailable:
+        others = [a for a in allowed if a not in config.unavailable]
+        raise NotConfigured(
+            f"Model '{alias}' is unavailable on this server: {config.unavailable[alias]} "
+            f"Models that work: {', '.join(others) or 'none'}."
+        )
 
     cap = settings.limits.max_tokens
     if request.max_tokens is not None and request.max_tokens > cap:
