@@ -69,9 +69,8 @@ class CellmageApp(ExtensionApp):
             kernel_env.make_non_dumpable(self.log)
         # Secrets are redacted from every line these loggers write, whoever writes it.
         self._redacting = RedactingFilter(config.secret_values() if config else ())
-        for name in REDACTED_LOGGERS:
-            logging.getLogger(name).addFilter(self._redacting)
-        self.log.addFilter(self._redacting)
+        for logger in self._redacted_loggers():
+            logger.addFilter(self._redacting)
 
         if config is not None:
             settings = config.settings
@@ -161,7 +160,10 @@ class CellmageApp(ExtensionApp):
             await provider.aclose()
         if state.store is not None:
             state.store.close()
-        for name in REDACTED_LOGGERS:
-            logging.getLogger(name).removeFilter(self._redacting)
-        self.log.removeFilter(self._redacting)
+        for logger in self._redacted_loggers():
+            logger.removeFilter(self._redacting)
+
+    def _redacted_loggers(self) -> list[logging.Logger]:
+        """The server's and this extension's loggers (handlers write to the server's)."""
+        return [logging.getLogger(name) for name in REDACTED_LOGGERS] + [self.log, self.serverapp.log]
 

@@ -59,6 +59,11 @@ class Streams:
         for relay in list(self._by_id.values()):
             relay.cancel(reason)
 
+    def cancel_all(self) -> None:
+        """Stop every running answer without writing more to its client."""
+        for relay in list(self._by_id.values()):
+            relay.cancel(silent=True)
+
     async def drained(self, timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until no answer is running; False if some still are."""
         if not self._by_id:
