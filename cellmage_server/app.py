@@ -11,9 +11,9 @@ from jupyter_server.utils import url_path_join
 
 from . import kernel_env
 from .config import ConfigError, LoadedConfig, load_config
-from .errors import NotConfigured, RedactingFilter, Shutdown
-from .handlers import API_PATH, conversation_path, default_handlers, quiet_expected_errors
-from .history import Store
+from .errors import NotConfigured, RedactingFilter, Shutdown, quiet_expected_errors
+from .handlers import API_PATH, default_handlers
+from .history import Store, conversation_path
 from .personas import PersonaStore
 from .pricing import Pricing
 from .providers import Provider

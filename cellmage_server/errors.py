@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tornado import web
 
@@ -191,3 +191,31 @@ class RedactingFilter(logging.Filter):
             if clean != message:
                 record.msg, record.args = clean, None
         return True
+
+
+RequestLog = Callable[[web.RequestHandler], None]
+
+
+def quiet_expected_errors(log_function: RequestLog | None) -> RequestLog:
+    """jupyter-server logs every 5xx at error level with request headers, as for a crash. A 5xx
+    this extension answers on purpose (503 unconfigured or unavailable model, 502 provider
+    failure: ``mapped`` sets the handler's ``expected_error``) is one warning line; everything
+    else is logged as before."""
+
+    def log_request(handler: web.RequestHandler) -> None:
+        expected = getattr(handler, "expected_error", None)
+        if expected is not None and handler.get_status() >= 500:
+            request = handler.request
+            handler.log.warning(
+                "%d %s %s %.2fms: %s", handler.get_status(), request.method, request.path,
+                1000.0 * request.request_time(), expected.code,
+            )
+        elif log_function is not None:
+            log_function(handler)
+        else:
+            handler.application.__class__.log_request(handler.application, handler)
+
+    if getattr(log_function, "cellmage_quiet", False):
+        return log_function  # type: ignore[return-value]  # already wrapped (a second extension load)
+    log_request.cellmage_quiet = True  # type: ignore[attr-defined]
+    return log_request

@@ -13,7 +13,6 @@ import functools
 import json
 import logging
 import os
-import posixpath
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,7 +28,8 @@ from ._version import __version__
 from .config import Limits
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
 from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, redact, sse_error
-from .history import LedgerEntry, Store, Turn, totals
+from .history import LedgerEntry, Store, Turn, conversation_path, totals
+from .outputs import Discard, SSEOutput
 from .principal import principal
 from .relay import Outcome, Relay
 from .resolve import HOW_TO_CONFIGURE, plan_answer
@@ -47,17 +47,6 @@ log = logging.getLogger(__name__)
 BODY_SLACK = 128 * 1024
 
 
-def conversation_path(path: str) -> str:
-    """The one spelling of a notebook's API path: ``./a.ipynb`` and ``x/../a.ipynb`` are
-    ``a.ipynb``; ValueError for a path that leaves the root or names no file."""
-    normal = posixpath.normpath(path.strip("/") or ".")
-    if normal == ".." or normal.startswith("../"):
-        raise ValueError("it leaves the server's root folder")
-    if normal == ".":
-        raise ValueError("it is empty")
-    return normal
-
-
 def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     """The one place typed errors become the HTTP errors jupyter-server writes as JSON."""
 
@@ -70,30 +59,6 @@ def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[No
             raise http_error(e) from e
 
     return wrapper
-
-
-def quiet_expected_errors(log_function: Callable[[web.RequestHandler], None] | None) -> Callable[[web.RequestHandler], None]:
-    """jupyter-server logs every 5xx at error level with request headers, as for a crash. A 5xx
-    this extension answers on purpose (503 unconfigured or unavailable model, 502 provider
-    failure) is one warning line; everything else is logged as before."""
-
-    def log_request(handler: web.RequestHandler) -> None:
-        expected = getattr(handler, "expected_error", None)
-        if isinstance(handler, CellmageHandler) and expected is not None and handler.get_status() >= 500:
-            request = handler.request
-            handler.log.warning(
-                "%d %s %s %.2fms: %s", handler.get_status(), request.method, request.path,
-                1000.0 * request.request_time(), expected.code,
-            )
-        elif log_function is not None:
-            log_function(handler)
-        else:
-            handler.application.__class__.log_request(handler.application, handler)
-
-    if getattr(log_function, "cellmage_quiet", False):
-        return log_function  # type: ignore[return-value]  # already wrapped (a second extension load)
-    log_request.cellmage_quiet = True  # type: ignore[attr-defined]
-    return log_request
 
 
 class CellmageHandler(APIHandler):
@@ -134,58 +99,6 @@ class CellmageHandler(APIHandler):
         """Count a running answer as server activity, so idle cullers leave the server up."""
         # ServerApp.last_activity() reads every setting whose name ends with "_last_activity".
         self.settings["cellmage_last_activity"] = utcnow()
-
-
-class SSEOutput:
-    """Writes a running answer to the response as SSE frames, each flushed at once, and keeps
-    count of the bytes its client has not taken yet (a :class:`~cellmage_server.relay.PacedOutput`)."""
-
-    def __init__(self, handler: web.RequestHandler) -> None:
-        self._handler = handler
-        self._written = 0
-        self._delivered = 0
-        self.backlog = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self._wait_for = 0
-
-    def send(self, data: bytes) -> None:
-        self._handler.write(data)
-        self._written += len(data)
-        self.backlog = self._written - self._delivered
-        # Resolves once everything written so far is in the socket. Once the client is gone it
-        # fails (tornado marks that error as retrieved) and on_connection_close cancels the answer.
-        self._handler.flush().add_done_callback(functools.partial(self._sent, self._written))
-
-    def _sent(self, upto: int, future: asyncio.Future[None]) -> None:
-        gone = future.cancelled() or future.exception() is not None
-        if not gone:
-            self._delivered = max(self._delivered, upto)
-            self.backlog = self._written - self._delivered
-        if self._waiter is not None and not self._waiter.done() and (gone or self.backlog <= self._wait_for):
-            self._waiter.set_result(None)
-
-    async def drained(self, max_backlog: int) -> None:
-        if self.backlog <= max_backlog:
-            return
-        self._wait_for = max_backlog
-        self._waiter = asyncio.get_running_loop().create_future()
-        await self._waiter
-
-    def text(self, text: str) -> None:
-        self.send(frame("delta", {"text": text}))
-
-    def ping(self) -> None:
-        self.send(comment("ping"))
-
-
-class _Discard:
-    """A non-streamed answer: the relay keeps the text; nothing goes out until the end."""
-
-    def text(self, text: str) -> None:
-        pass
-
-    def ping(self) -> None:
-        pass
 
 
 @web.stream_request_body
@@ -241,7 +154,7 @@ class ChatHandler(CellmageHandler):
         sse = SSEOutput(self)
         relay = Relay(
             state.providers[plan.path].stream(plan.call),
-            sse if request.stream else _Discard(),
+            sse if request.stream else Discard(),
             timeouts=config.settings.timeouts,
             ping_interval=config.settings.limits.ping_interval,
             touch=self.touch,

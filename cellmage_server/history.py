@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
 import sqlite3
 import time
 from collections.abc import Callable
@@ -23,6 +24,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+
+
+def conversation_path(path: str) -> str:
+    """The one spelling of a notebook's API path: ``./a.ipynb`` and ``x/../a.ipynb`` are
+    ``a.ipynb``; ValueError for a path that leaves the root or names no file."""
+    normal = posixpath.normpath(path.strip("/") or ".")
+    if normal == ".." or normal.startswith("../"):
+        raise ValueError("it leaves the server's root folder")
+    if normal == ".":
+        raise ValueError("it is empty")
+    return normal
 
 T = TypeVar("T")
 

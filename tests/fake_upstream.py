@@ -111,7 +111,7 @@ class FakeUpstream:
                     (r"/v1/chat/completions", _ChatCompletions, {"fake": self}),
                     (r"/v1/messages", _AnthropicMessages, {"fake": self}),
                     (r"/_fake/(script|received|reset)", _Control, {"fake": self}),
-                    (r"/cut/cellmage/api/chat", _CutShort),
+                    (r"/(cut|drop)/cellmage/api/chat", _CutShort),
                 ]
             )
             self._server = httpserver.HTTPServer(app, ssl_options=self.ssl_context)
@@ -171,13 +171,19 @@ class _Control(web.RequestHandler):
 
 
 class _CutShort(web.RequestHandler):
-    """A cellmage endpoint whose answer stops without ``done`` and closes cleanly (a proxy or a
-    server that died between frames): clients must not take the text for a whole answer."""
+    """A cellmage endpoint whose answer stops without ``done``, closing cleanly (``cut``: a proxy)
+    or breaking the connection (``drop``: a server that died): clients must not take the text
+    for a whole answer."""
 
-    def post(self) -> None:
+    async def post(self, how: str) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.write(': cellmage\n\nevent: start\ndata: {"id":"0","model":"m","persona":null}\n\n')
-        self.finish('event: delta\ndata: {"text":"looks complete."}\n\n')
+        self.write('event: delta\ndata: {"text":"looks complete."}\n\n')
+        if how == "drop":  # no chunked terminator: the connection breaks
+            await self.flush()
+            self.request.connection.stream.close()
+            return
+        self.finish()
 
 
 def _chunk(payload: dict[str, Any]) -> bytes:

@@ -4,7 +4,6 @@ its Content-Length before any of it is read, and as it streams in when it has no
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 

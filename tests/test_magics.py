@@ -272,9 +272,10 @@ async def test_toolbar_and_magic_share_the_notebooks_conversation(notebook_kerne
     assert "is empty" in (await kernel.run("%llm_config --show-history")).stdout()
 
 
-async def test_a_stream_that_ends_without_done_is_marked_cut_short(kernel, fake_upstream):
-    # Given an endpoint whose stream closes cleanly after some text, without `done`
-    await kernel.run(f"import os; os.environ['CELLMAGE_SERVER_URL'] = 'http://127.0.0.1:{fake_upstream.port}/cut/'")
+@pytest.mark.parametrize("how", ["cut", "drop"])
+async def test_a_stream_that_ends_without_done_is_marked_cut_short(kernel, fake_upstream, how):
+    # Given an endpoint whose stream ends after some text without `done` (closed, or broken)
+    await kernel.run(f"import os; os.environ['CELLMAGE_SERVER_URL'] = 'http://127.0.0.1:{fake_upstream.port}/{how}/'")
     await loaded(kernel)
 
     run = await kernel.run("%%llm --stream\nx")

@@ -15,7 +15,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..flags import FlagError, parse_flags
-from .client import CellmageClientError, Client, find_endpoint
+from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
 from .display import AnswerDisplay, Ending
 
 CUT_SHORT = "the connection closed before the answer finished"
@@ -136,7 +136,8 @@ class LlmMagics(Magics):
             if not display.parts:
                 _say(str(e))
                 return
-            ending.error = str(e)
+            # Text came, then the connection broke: say so, as for a stream that ends without done.
+            ending.error = CUT_SHORT if isinstance(e, ServerNotFound) else str(e)
         if not done and not ending.stopped and ending.error is None:
             # The server always ends an answer with `done`; without it the text may look complete.
             ending.error = CUT_SHORT
