@@ -23,6 +23,7 @@ Every message is a sentence a person can act on; upstream text passes :func:`red
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -151,28 +152,38 @@ _KEYLIKE = re.compile(
 KEY_RUN = 8
 
 
+@functools.lru_cache(maxsize=8)
+def _key_runs(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Finds where any ``KEY_RUN``-character run of a secret starts (overlapping: a lookahead)."""
+    grams = sorted({s[i : i + KEY_RUN] for s in secrets for i in range(len(s) - KEY_RUN + 1)})
+    return re.compile("(?=(" + "|".join(map(re.escape, grams)) + "))") if grams else None
+
+
+def redact_values(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every run of ``KEY_RUN`` or more characters of a configured secret replaced by
+    ``[redacted]``. By value only (answer text keeps its hashes and ids), and shorter secrets
+    (``api_key = "unused"``) are no secrets here."""
+    pattern = _key_runs(tuple(s for s in secrets if len(s) >= KEY_RUN))
+    if pattern is not None:
+        spans: list[list[int]] = []
+        for match in pattern.finditer(text):
+            start = match.start()
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = start + KEY_RUN
+            else:
+                spans.append([start, start + KEY_RUN])
+        for start, end in reversed(spans):
+            text = text[:start] + "[redacted]" + text[end:]
+    return text
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every run of ``KEY_RUN`` or more characters of a configured secret, and
-    everything key-shaped, replaced by ``[redacted]``."""
-    grams = {s[i : i + KEY_RUN] for s in secrets if s for i in range(len(s) - KEY_RUN + 1)}
-    if grams and len(text) >= KEY_RUN:
-        covered = bytearray(len(text))
-        for i in range(len(text) - KEY_RUN + 1):
-            if text[i : i + KEY_RUN] in grams:
-                covered[i : i + KEY_RUN] = b"\x01" * KEY_RUN
-        if any(covered):
-            out, i = [], 0
-            while i < len(text):
-                if covered[i]:
-                    while i < len(text) and covered[i]:
-                        i += 1
-                    out.append("[redacted]")
-                else:
-                    out.append(text[i])
-                    i += 1
-            text = "".join(out)
-    for secret in secrets:  # a secret shorter than KEY_RUN still goes whole
-        if secret and len(secret) < KEY_RUN:
+    """``text`` (a message: an error, a log line) with configured secrets redacted by value, short
+    ones whole, and everything key-shaped too."""
+    secrets = [s for s in secrets if s]
+    text = redact_values(text, secrets)
+    for secret in secrets:
+        if len(secret) < KEY_RUN:
             text = text.replace(secret, "[redacted]")
     return _KEYLIKE.sub("[redacted]", text)
 

@@ -27,7 +27,7 @@ from tornado.iostream import StreamClosedError
 from ._version import __version__
 from .config import Limits
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
-from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, redact, sse_error
+from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, redact, redact_values, sse_error
 from .history import LedgerEntry, Store, Turn, conversation_path, totals
 from .outputs import Discard, SSEOutput
 from .principal import principal
@@ -175,8 +175,12 @@ class ChatHandler(CellmageHandler):
                 }
                 sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
-            if outcome.error is not None:  # the one place every written error message passes
-                outcome.error.message = redact(outcome.error.message, config.secret_values())
+            # The one place every answer's error and kept text pass before they are written,
+            # stored or logged. (Deltas already streamed went out as the provider sent them.)
+            secrets = config.secret_values()
+            outcome.text = redact_values(outcome.text, secrets)
+            if outcome.error is not None:
+                outcome.error.message = redact(outcome.error.message, secrets)
             if outcome.usage is not None:
                 try:
                     outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)

@@ -113,3 +113,16 @@ async def test_part_of_a_key_echoed_by_the_provider_is_redacted_everywhere(api, 
     assert "[redacted]" in streamed.one("error")["message"]
     for written in (str([e.data for e in streamed.events]), whole.text, turns.text, status.text, caplog.text):
         assert _runs_of_the_key(written) == []
+
+
+async def test_part_of_a_key_in_answer_text_is_not_stored_or_answered_whole(api, fake_upstream):
+    fragment = SECRET[4:28]
+    answer = Script(chunks=["the header was ", fragment, " and a hash ", "0" * 40])
+    fake_upstream.script(answer, answer)
+
+    await api.stream({"prompt": "x", "conversation": "keys.ipynb", "cell_id": "c1"})
+    whole = await api.post("chat", {"prompt": "x", "stream": False})
+    turns = await api.get("conversations/keys.ipynb")
+
+    assert _runs_of_the_key(whole.text) == [] and _runs_of_the_key(turns.text) == []
+    assert "0" * 40 in whole.json()["text"]  # by value only: not every long token is a key
