@@ -189,7 +189,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts configured secrets from every record of the loggers it is added to."""
+    """Redacts configured secrets, by value, from every record of the loggers it is added to
+    (not by shape: a log line's stream ids and user ids stay readable)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -198,7 +199,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
             message = record.getMessage()
-            clean = redact(message, self.secrets)
+            clean = redact_values(message, self.secrets)
             if clean != message:
                 record.msg, record.args = clean, None
         return True
