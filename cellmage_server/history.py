@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 def conversation_path(path: str) -> str:
     """The one spelling of a notebook's API path: ``./a.ipynb`` and ``x/../a.ipynb`` are
@@ -36,7 +38,6 @@ def conversation_path(path: str) -> str:
         raise ValueError("it is empty")
     return normal
 
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ class Streams:
         """Raise :class:`TooManyStreams` if ``user`` cannot start one more answer now (or the
         reason the server is closing)."""
         if self._closed is not None:
-            raise self._closed
+            raise copy.copy(self._closed)
         if self._per_user[user] >= self.max_per_user:
             raise TooManyStreams(
                 f"You already have {self._per_user[user]} answers running (the limit is "
