@@ -231,3 +231,36 @@ def quiet_expected_errors(log_function: RequestLog | None) -> RequestLog:
         return log_function  # type: ignore[return-value]  # already wrapped (a second extension load)
     log_request.cellmage_quiet = True  # type: ignore[attr-defined]
     return log_request
+
+
+class StreamRedactor:
+    """Redacts configured secrets, by value, from text that goes out in pieces (an answer's deltas),
+    so that a run of a key split across deltas is caught too. Only a tail that could begin a run
+    (it is the start of some ``KEY_RUN``-character piece of a secret) is held back until more text
+    or the end; ordinary text, which rarely ends that way, goes out at once."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(s for s in secrets if len(s) >= KEY_RUN)
+        self._pattern = _key_runs(self._secrets) if self._secrets else None
+        self._starts = {
+            s[i : i + n] for s in self._secrets for i in range(len(s) - KEY_RUN + 1) for n in range(1, KEY_RUN)
+        }
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """What may go out now of everything fed so far."""
+        if self._pattern is None:
+            return text
+        text = self._held + text
+        hold = next((n for n in range(min(KEY_RUN - 1, len(text)), 0, -1) if text[-n:] in self._starts), 0)
+        cut = len(text) - hold
+        for match in self._pattern.finditer(text):
+            if match.start() < cut < match.start() + KEY_RUN:
+                cut = match.start() + KEY_RUN  # a run across the cut goes out redacted, not split
+        self._held = text[cut:]
+        return redact_values(text[:cut], self._secrets)
+
+    def end(self) -> str:
+        """The text still held back, once the answer has ended."""
+        held, self._held = self._held, ""
+        return redact_values(held, self._secrets)

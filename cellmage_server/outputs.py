@@ -9,14 +9,18 @@ import functools
 from tornado import web
 
 from .contract import comment, frame
+from .errors import StreamRedactor
 
 
 class SSEOutput:
     """Writes a running answer to the response as SSE frames, each flushed at once, and keeps
     count of the bytes its client has not taken yet (a :class:`~cellmage_server.relay.PacedOutput`)."""
 
-    def __init__(self, handler: web.RequestHandler) -> None:
+    def __init__(self, handler: web.RequestHandler, secrets: tuple[str, ...] = ()) -> None:
         self._handler = handler
+        # A provider may echo a key in its answer text: runs of a configured key never go out,
+        # even split across deltas.
+        self._redactor = StreamRedactor(secrets)
         self._written = 0
         self._delivered = 0
         self.backlog = 0
@@ -47,7 +51,15 @@ class SSEOutput:
         await self._waiter
 
     def text(self, text: str) -> None:
-        self.send(frame("delta", {"text": text}))
+        text = self._redactor.feed(text)
+        if text:
+            self.send(frame("delta", {"text": text}))
+
+    def end_text(self) -> None:
+        """The answer's text is complete: send what was held back."""
+        text = self._redactor.end()
+        if text:
+            self.send(frame("delta", {"text": text}))
 
     def ping(self) -> None:
         self.send(comment("ping"))
