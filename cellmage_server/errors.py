@@ -235,32 +235,28 @@ def quiet_expected_errors(log_function: RequestLog | None) -> RequestLog:
 
 class StreamRedactor:
     """Redacts configured secrets, by value, from text that goes out in pieces (an answer's deltas),
-    so that a run of a key split across deltas is caught too. Only a tail that could begin a run
-    (it is the start of some ``KEY_RUN``-character piece of a secret) is held back until more text
-    or the end; ordinary text, which rarely ends that way, goes out at once."""
+    holding nothing back: it remembers the last ``KEY_RUN - 1`` characters that went out, and a run
+    of a key that began in them has its part in the new piece redacted. So at most ``KEY_RUN - 1``
+    characters of a run ever reach the client, however the run is split."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = tuple(s for s in secrets if len(s) >= KEY_RUN)
-        self._pattern = _key_runs(self._secrets) if self._secrets else None
-        self._starts = {
-            s[i : i + n] for s in self._secrets for i in range(len(s) - KEY_RUN + 1) for n in range(1, KEY_RUN)
-        }
-        self._held = ""
+        self._pattern = _key_runs(tuple(s for s in secrets if len(s) >= KEY_RUN))
+        self._sent = ""  # the last characters that went out, as the provider wrote them
 
     def feed(self, text: str) -> str:
-        """What may go out now of everything fed so far."""
+        """``text``, with every part of a key run in it redacted."""
         if self._pattern is None:
             return text
-        text = self._held + text
-        hold = next((n for n in range(min(KEY_RUN - 1, len(text)), 0, -1) if text[-n:] in self._starts), 0)
-        cut = len(text) - hold
-        for match in self._pattern.finditer(text):
-            if match.start() < cut < match.start() + KEY_RUN:
-                cut = match.start() + KEY_RUN  # a run across the cut goes out redacted, not split
-        self._held = text[cut:]
-        return redact_values(text[:cut], self._secrets)
-
-    def end(self) -> str:
-        """The text still held back, once the answer has ended."""
-        held, self._held = self._held, ""
-        return redact_values(held, self._secrets)
+        seen = self._sent + text
+        offset = len(self._sent)
+        self._sent = seen[-(KEY_RUN - 1) :]
+        spans: list[list[int]] = []
+        for match in self._pattern.finditer(seen):
+            start, end = max(match.start(), offset) - offset, match.start() + KEY_RUN - offset
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = end
+            else:
+                spans.append([start, end])
+        for start, end in reversed(spans):
+            text = text[:start] + "[redacted]" + text[end:]
+        return text

@@ -107,7 +107,6 @@ class ChatHandler(CellmageHandler):
     before it is held: by its ``Content-Length`` at once, or as soon as it grows past the limit."""
 
     _relay: Relay | None = None
-    _sse: SSEOutput | None = None
 
     async def prepare(self) -> None:
         # Never gzip an event stream: compression buffers frames and breaks token-by-token delivery.
@@ -163,7 +162,6 @@ class ChatHandler(CellmageHandler):
             buffer_bytes=config.settings.limits.stream_buffer_bytes,
         )
         self._relay = relay
-        self._sse = sse
         persona = plan.persona.name if plan.persona else None
         with state.streams.running(relay):
             if request.stream:
@@ -235,8 +233,6 @@ class ChatHandler(CellmageHandler):
     async def _end_stream(self, relay: Relay, outcome: Outcome, patience: float) -> None:
         if relay.silent:
             return  # the client is gone
-        if self._sse is not None:
-            self._sse.end_text()  # what the redactor held back
         tail = b""
         if outcome.usage is not None:
             tail += frame("usage", usage_data(outcome.usage))

@@ -51,15 +51,7 @@ class SSEOutput:
         await self._waiter
 
     def text(self, text: str) -> None:
-        text = self._redactor.feed(text)
-        if text:
-            self.send(frame("delta", {"text": text}))
-
-    def end_text(self) -> None:
-        """The answer's text is complete: send what was held back."""
-        text = self._redactor.end()
-        if text:
-            self.send(frame("delta", {"text": text}))
+        self.send(frame("delta", {"text": self._redactor.feed(text)}))
 
     def ping(self) -> None:
         self.send(comment("ping"))

@@ -144,15 +144,35 @@ export async function renderAnswer(
  */
 export class BlockRenderer {
   private _blocks: { source: string; node: HTMLElement }[] = [];
-  private _generation = 0;
+  private _next: string | null = null;
+  private _running: Promise<void> | null = null;
 
   constructor(
     private readonly _host: HTMLElement,
     private readonly _options: IRenderMime.IRendererOptions
   ) {}
 
-  async render(markdown: string): Promise<void> {
-    const generation = ++this._generation;
+  /** Show `markdown`. Renders never overlap: one asked for meanwhile waits, and only the latest
+   * of those is rendered (so a render slower than the updates still shows progress). */
+  render(markdown: string): Promise<void> {
+    this._next = markdown;
+    this._running =
+      this._running ??
+      (async () => {
+        try {
+          while (this._next !== null) {
+            const next = this._next;
+            this._next = null;
+            await this._render(next);
+          }
+        } finally {
+          this._running = null;
+        }
+      })();
+    return this._running;
+  }
+
+  private async _render(markdown: string): Promise<void> {
     const sources = topLevelBlocks(markdown);
     let kept = 0;
     while (kept < sources.length - 1 && kept < this._blocks.length && this._blocks[kept].source === sources[kept]) {
@@ -163,9 +183,6 @@ export class BlockRenderer {
       const node = document.createElement('div');
       node.className = 'jp-cellmage-Block';
       node.append(await fragment(source, this._options));
-      if (generation !== this._generation) {
-        return; // a newer render started meanwhile: it will do the work
-      }
       fresh.push({ source, node });
     }
     for (const old of this._blocks.splice(kept)) {
