@@ -93,13 +93,19 @@ class Stack:
         )
         out.close()
 
-    def start(self) -> Stack:
-        self.fake.start()
+    def start(self, *, fake_last: bool = False) -> Stack:
+        """Start everything; with ``fake_last`` (and the fake's port fixed) the fake provider starts
+        only once the rest is up, so a client waiting for it waits for the whole stack."""
+        if fake_last:
+            assert self.fake.requested_port, "fake_last needs a fixed port for the fake"
+            self.fake.port = self.fake.requested_port
+        else:
+            self.fake.start()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("CELLMAGE_", "JUPYTER", "OPENAI_"))}
         base_env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
         base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
-        self.gateway_port = free_port()
+        self.gateway_port = self.gateway_port or free_port()
         gateway_env = {
             **base_env,
             "PROVIDER_API_BASE": self.fake.url,
@@ -115,7 +121,7 @@ class Stack:
         homes = self.work / "home"
         for user in USERS:
             (homes / user).mkdir(parents=True, exist_ok=True)
-        self.hub_port = free_port()
+        self.hub_port = self.hub_port or free_port()
         hub_env = {
             **base_env,
             "CHP_COMMAND": str(CHP),
