@@ -18,8 +18,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     team = Stack(tmp_path_factory.mktemp("hub"))
     try:
         team.start()
-        for user in ("ada", "bob"):
-            team.start_server(user)
+        team.start_servers("ada", "bob")
         yield team
     finally:
         team.stop()

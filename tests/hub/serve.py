@@ -39,7 +39,7 @@ def main() -> None:
     try:
         stack.start(fake_last=True)
         (work / "home" / "ada" / "hub.ipynb").write_text(json.dumps(NOTEBOOK))
-        stack.start_server("ada")
+        stack.start_servers("ada")
         stack.fake.start()
         print(f"ready: hub http://127.0.0.1:{HUB_PORT}/ (logs in {work})", flush=True)
         parent = os.getppid()

@@ -103,7 +103,8 @@ class Stack:
             self.fake.start()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("CELLMAGE_", "JUPYTER", "OPENAI_"))}
         base_env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-        base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT)]
+        base_env["PYTHONPATH"] = os.pathsep.join(paths)
 
         self.gateway_port = self.gateway_port or free_port()
         gateway_env = {
@@ -163,19 +164,22 @@ class Stack:
             timeout=30, trust_env=False,
         )
 
-    def start_server(self, user: str, timeout: float = 120) -> None:
+    def start_servers(self, *users: str, timeout: float = 120) -> None:
+        """Ask the hub for each user's server (they start side by side); wait until all are ready."""
         with self.hub_api() as hub:
-            hub.post(f"users/{user}").status_code  # created if new (409 if not)
-            response = hub.post(f"users/{user}/server")
-            assert response.status_code in (201, 202, 400), response.text
+            for user in users:
+                hub.post(f"users/{user}")  # created if new (409 if not)
+                response = hub.post(f"users/{user}/server")
+                assert response.status_code in (201, 202, 400), response.text
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                server = hub.get(f"users/{user}").json().get("servers", {}).get("", {})
-                if server.get("ready"):
-                    self._remember_children()
-                    return
-                time.sleep(0.5)
-        raise RuntimeError(f"{user}'s server did not start in {timeout} s:\n{self.log('hub')[-4000:]}")
+            waiting = list(users)
+            while waiting and time.monotonic() < deadline:
+                waiting = [u for u in waiting if not hub.get(f"users/{u}").json().get("servers", {}).get("", {}).get("ready")]
+                if waiting:
+                    time.sleep(0.5)
+        self._remember_children()
+        if waiting:
+            raise RuntimeError(f"servers of {waiting} did not start in {timeout} s:\n{self.log('hub')[-4000:]}")
 
     def token(self, user: str) -> str:
         """A token for ``user``, with the user's own permissions on their server."""

@@ -240,13 +240,18 @@ def kernel(stack: Stack, ada: User) -> Iterator[HubKernel]:
         k.stop()
 
 
-def test_the_kernel_holds_no_key_and_no_server_token(kernel: HubKernel, stack: Stack):
+def test_the_kernel_holds_no_key_only_what_the_hub_gave_it(kernel: HubKernel, stack: Stack):
     run = kernel.run("import os, json; print(json.dumps(dict(os.environ)))")
     environ = json.loads(run.stdout())
     values = "\n".join(environ.values())
     assert stack.master_key not in values and PROVIDER_KEY not in values
     assert "CELLMAGE_GATEWAY_KEY" not in environ
     assert environ.get("JUPYTERHUB_USER") == "ada" and environ.get("JUPYTERHUB_API_TOKEN")
+    # The way back to the server is its loopback address under ada's prefix, with the hub's token.
+    assert environ["CELLMAGE_SERVER_URL"].startswith("http://127.0.0.1:")
+    assert environ["CELLMAGE_SERVER_URL"].endswith("/user/ada/")
+    # Under the hub the server's token is the hub's API token for ada's server: nothing new.
+    assert environ.get("CELLMAGE_SERVER_TOKEN", environ["JUPYTERHUB_API_TOKEN"]) == environ["JUPYTERHUB_API_TOKEN"]
 
 
 def test_llm_in_adas_kernel_answers_with_what_the_hub_gave_it(kernel: HubKernel, fake: FakeUpstream):
