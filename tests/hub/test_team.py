@@ -4,6 +4,7 @@ Proxy) to the provider (the fake). Everything is a real process on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -299,3 +300,20 @@ def test_a_gateway_refusal_in_the_cell_says_what_to_do(kernel: HubKernel, fake: 
 
     [error] = run.errors()
     assert "rate-limiting" in error and "Budget has been exceeded" in error, error
+
+
+# --- per-user keys ---------------------------------------------------------------------------------
+
+
+def test_minting_per_user_keys_at_a_gateway_without_its_database_fails_with_the_reason(stack: Stack):
+    from types import SimpleNamespace
+
+    from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+    from cellmage_server.gateway_keys import GatewayKeyError, GatewayKeys
+
+    keys = GatewayKeys(f"http://127.0.0.1:{stack.gateway_port}", stack.master_key)
+    spawner = SimpleLocalProcessSpawner(user=SimpleNamespace(name="ada", url="/user/ada/"), name="")
+
+    with pytest.raises(GatewayKeyError, match=r"did not mint ada's key \(HTTP \d+.*DATABASE_URL"):
+        asyncio.run(keys.pre_spawn_hook(spawner))
