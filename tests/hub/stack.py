@@ -200,13 +200,13 @@ class Stack:
 
     def stop(self) -> None:
         self._remember_children()
-        for name, proc in reversed(list(self.procs.items())):
+        for proc in reversed(list(self.procs.values())):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)  # the hub stops its servers and its proxy
                 except ProcessLookupError:
                     pass
-        for name, proc in self.procs.items():
+        for proc in self.procs.values():
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
