@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -47,6 +48,7 @@ def main() -> None:
             pass  # until told to stop, or orphaned (whoever started us is gone)
     finally:
         stack.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
