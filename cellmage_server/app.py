@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass
 
 from jupyter_server.extension.application import ExtensionApp
@@ -9,11 +11,12 @@ from jupyter_server.utils import url_path_join
 
 from . import kernel_env
 from .config import ConfigError, LoadedConfig, load_config
-from .errors import NotConfigured
+from .errors import NotConfigured, RedactingFilter, Shutdown, quiet_expected_errors
 from .handlers import API_PATH, default_handlers
 from .history import Store
 from .openai_api import V1_PATH, ScopedKey, v1_handlers
 from .openai_api.base import SETTINGS_KEY as SCOPED_KEY_SETTING
+from .history import Store, conversation_path
 from .personas import PersonaStore
 from .pricing import Pricing
 from .providers import Provider
@@ -32,6 +35,7 @@ class CellmageState:
     providers: dict[str, Provider]  # by path: "openai", and "litellm" when a model needs it
     pricing: Pricing
     store: Store | None  # conversations and the usage ledger
+    stopped: bool = False
 
     def require_config(self) -> LoadedConfig:
         """The configuration, or 503 saying why there is none usable."""
@@ -41,6 +45,11 @@ class CellmageState:
             )
         return self.config
 
+
+# Loggers whose lines may carry a provider's words (besides the server's own, self.log).
+REDACTED_LOGGERS = ("cellmage_server", "tornado.access", "tornado.application", "tornado.general", "LiteLLM")
+
+SHUTDOWN_GRACE = 10.0  # seconds running answers get to write their end and be stored
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
@@ -59,6 +68,12 @@ class CellmageApp(ExtensionApp):
             config, error = None, str(e)
             # One message, no traceback; the rest of Jupyter goes on starting.
             self.log.error("cellmage: the extension is disabled: %s", e)
+        if config is None or config.settings.non_dumpable:
+            kernel_env.make_non_dumpable(self.log)
+        # Secrets are redacted from every line these loggers write, whoever writes it.
+        self._redacting = RedactingFilter(config.secret_values() if config else ())
+        for logger in self._redacted_loggers():
+            logger.addFilter(self._redacting)
 
         if config is not None:
             settings = config.settings
@@ -74,6 +89,8 @@ class CellmageApp(ExtensionApp):
                 )
             else:
                 self.log.warning("cellmage: no model configured (%s); answers get 503 until one is", where)
+            for alias, problem in config.unavailable.items():
+                self.log.warning("cellmage: model %s is unavailable: %s", alias, problem)
             for path, problem in personas.errors().items():
                 self.log.warning("cellmage: persona file %s is skipped: %s", path, problem)
         else:
@@ -89,14 +106,26 @@ class CellmageApp(ExtensionApp):
             providers=providers, pricing=pricing, store=store,
         )
         self._give_kernels_the_endpoint()
+        # (self.settings holds the web app's settings here, and goes back into them after.)
+        self.settings["log_function"] = quiet_expected_errors(self.settings.get("log_function"))
         if store is not None:
-            # Renamed or moved notebooks keep their conversations.
+            # Renamed or moved notebooks keep their conversations; deleted ones lose them.
             self.serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._on_contents_event)
 
     async def _on_contents_event(self, logger: object, schema_id: str, data: dict) -> None:
+        """Conversations follow their notebooks: moved with a rename, forgotten with a delete."""
         store = self.settings["cellmage"].store
-        if data.get("action") == "rename" and store is not None and data.get("source_path"):
-            await store.rename(data["source_path"].strip("/"), data["path"].strip("/"))
+        if store is None or not data.get("path"):
+            return
+        action, path = data.get("action"), data["path"]
+        try:
+            path = conversation_path(path)
+            if action == "rename" and data.get("source_path"):
+                await store.rename(conversation_path(data["source_path"]), path)
+            elif action == "delete":
+                await store.forget(path)
+        except (sqlite3.Error, RuntimeError, ValueError) as e:
+            self.log.warning("cellmage: could not %s the conversation of %s: %s", action, path, e)
 
     def _providers(self, config: LoadedConfig) -> dict[str, Provider]:
         timeouts, secrets = config.settings.timeouts, config.secret_values()
@@ -132,12 +161,23 @@ class CellmageApp(ExtensionApp):
         kernel_env.give_kernels(self.serverapp, kernel_env.openai_variables(self.serverapp, key) if give else {})
 
     async def stop_extension(self) -> None:
+        """End every running answer with ``shutdown`` then ``done`` (stored as interrupted) while
+        the loop still runs, then close the providers and the database."""
         state: CellmageState | None = self.settings.get("cellmage")
-        if state is None:
+        if state is None or state.stopped:
             return
-        state.streams.cancel_all()
+        state.stopped = True
+        state.streams.close(Shutdown())
+        if not await state.streams.drained(SHUTDOWN_GRACE):
+            self.log.warning("cellmage: %d answer(s) did not end within %g s of shutdown", len(state.streams), SHUTDOWN_GRACE)
         for provider in state.providers.values():
             await provider.aclose()
         if state.store is not None:
             state.store.close()
+        for logger in self._redacted_loggers():
+            logger.removeFilter(self._redacting)
+
+    def _redacted_loggers(self) -> list[logging.Logger]:
+        """The server's and this extension's loggers (handlers write to the server's)."""
+        return [logging.getLogger(name) for name in REDACTED_LOGGERS] + [self.log, self.serverapp.log]
 

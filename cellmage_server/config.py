@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,10 @@ CONFIG_ENV = "CELLMAGE_CONFIG"
 # litellm-style provider prefixes served by the lean OpenAI-compatible path, with their default
 # API base (None: the model entry must give ``api_base``).
 OPENAI_COMPATIBLE = {"openai": "https://api.openai.com/v1", "hosted_vllm": None}
+
+
+# What a variable name looks like when echoed: letters, digits and underscores, not a key's length.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
 
 class ConfigError(Exception):
@@ -119,6 +123,12 @@ class Limits(BaseModel):
     history_chars: int = Field(
         24_000, ge=0, description="Most characters of earlier turns sent with a prompt; the oldest go first."
     )
+    stream_buffer_bytes: int = Field(
+        1024 * 1024,
+        ge=16 * 1024,
+        description="Most bytes of one answer the server holds for a client that reads slowly; "
+        "past it the server stops reading the provider until the client catches up.",
+    )
 
 
 class Timeouts(BaseModel):
@@ -134,6 +144,12 @@ class Timeouts(BaseModel):
         60.0, gt=0, description="Longest silence of the provider between two chunks of an answer."
     )
     total: float = Field(900.0, gt=0, description="One whole answer.")
+    client_behind: float = Field(
+        30.0,
+        gt=0,
+        description="Longest a client may stay `limits.stream_buffer_bytes` behind the answer; "
+        "then its answer ends with an `error` of code `slow_client` and the provider is closed.",
+    )
 
 
 class OpenAIEndpoint(BaseModel):
@@ -199,6 +215,12 @@ class CellmageSettings(BaseSettings):
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Provider timeouts, in seconds.")
     openai_endpoint: OpenAIEndpoint = Field(
         default_factory=OpenAIEndpoint, description="The OpenAI-compatible endpoint for kernels' libraries."
+    )
+    non_dumpable: bool = Field(
+        True,
+        description="On Linux, make the server process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`, as "
+        "ssh-agent does), so other processes of the same user, kernels included, cannot read its "
+        "memory or `/proc/<pid>/environ`. Turn off only to debug the server (core dumps, gdb, py-spy).",
     )
 
     @classmethod
@@ -274,10 +296,13 @@ class LoadedConfig:
     path: Path | None
     keys: Mapping[str, SecretStr]  # alias -> key (absent: the model needs none)
     key_env_names: frozenset[str]  # env variables the keys were read from
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # alias -> why it cannot answer
+    # api_key_env values that do not look like a variable's name: perhaps a key pasted there.
+    suspect_names: frozenset[str] = frozenset()
 
     def secret_values(self) -> list[str]:
-        """Every configured key, for redaction."""
-        return [k.get_secret_value() for k in self.keys.values()]
+        """Every configured key (and anything that may be one), for redaction."""
+        return [k.get_secret_value() for k in self.keys.values()] + sorted(self.suspect_names)
 
 
 def find_config_file(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -306,10 +331,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _describe(error: ValidationError, where: str) -> str:
     lines = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
-        lines.append(f"  {field}: {message}")
-    return f"invalid cellmage configuration in {where}:\n" + "\n".join(lines)
+        name = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = "unknown field" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}.")
+    return (
+        f"invalid cellmage configuration in {where}:\n" + "\n".join(lines)
+        + "\nFix it there (docs/config.md lists every field) and restart the server."
+    )
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> LoadedConfig:
@@ -325,19 +353,34 @@ def load_config(environ: Mapping[str, str] = os.environ) -> LoadedConfig:
         raise ConfigError(f"invalid cellmage configuration in {where}: {e}") from None
 
     keys: dict[str, SecretStr] = {}
+    unavailable: dict[str, str] = {}
+    suspect: set[str] = set()
     for alias, entry in settings.models.items():
         if entry.api_key is not None:
             keys[alias] = entry.api_key
         elif entry.api_key_env is not None:
-            value = environ.get(entry.api_key_env)
-            if not value:
-                raise ConfigError(
-                    f"invalid cellmage configuration in {where}:\n  models.{alias}.api_key_env: "
-                    f"the environment variable {entry.api_key_env} is not set"
+            name = entry.api_key_env
+            if not ENV_NAME.fullmatch(name):
+                suspect.add(name)
+            value = environ.get(name)
+            if value:
+                keys[alias] = SecretStr(value)
+            elif name in suspect:  # never echoed: it may be the key itself
+                unavailable[alias] = (
+                    f"models.{alias}.api_key_env does not name an environment variable that is set, and "
+                    "does not look like a variable's name, so it is not repeated here. If it is the key "
+                    "itself, put the key's variable name there instead (or the key in api_key)."
                 )
-            keys[alias] = SecretStr(value)
+            else:
+                unavailable[alias] = (
+                    f"models.{alias}.api_key_env: the environment variable {name} is not set. "
+                    f"Set it before starting Jupyter, in {where}."
+                )
     key_env_names = frozenset(e.api_key_env for e in settings.models.values() if e.api_key_env)
-    return LoadedConfig(settings=settings, path=path, keys=keys, key_env_names=key_env_names)
+    return LoadedConfig(
+        settings=settings, path=path, keys=keys, key_env_names=key_env_names,
+        unavailable=unavailable, suspect_names=frozenset(suspect),
+    )
 
 
 def reference() -> str:

@@ -5,6 +5,7 @@ yields, and the SSE frames the server writes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,6 +55,8 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.") from None
+    except RecursionError:  # JSON nested deeper than Python's parser recurses
+        raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object with a 'prompt'.")
     injected = sorted(PASS_THROUGH_FIELDS.intersection(data))
@@ -93,6 +96,14 @@ class Usage:
     cost_usd: float | None = None
 
 
+def checked_usage(prompt: object, completion: object, total: object) -> Usage:
+    """A provider's token counts, or ValueError when one is not a count (providers send anything)."""
+    for count in (prompt, completion, total):
+        if count is not None and (type(count) is not int or count < 0):
+            raise ValueError("token counts that are not counts")
+    return Usage(prompt, completion, total)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
 class Finish:
     reason: str
@@ -108,9 +119,23 @@ def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+# A surrogate code point in a Python str is always a lone one (a pair decodes to one character):
+# a provider can send one as a JSON escape ("\ud800"), and it cannot be written as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so it can be written as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def frame(event: str, data: Any) -> bytes:
     """One SSE frame: ``event: <name>`` and ``data: <json>``, encoded by sse-starlette."""
-    return ServerSentEvent(dumps(data), event=event, sep="\n").encode()
+    text = dumps(data)
+    try:
+        return ServerSentEvent(text, event=event, sep="\n").encode()
+    except UnicodeEncodeError:  # rare: pay for the scan only then
+        return ServerSentEvent(well_formed(text), event=event, sep="\n").encode()
 
 
 def comment(text: str) -> bytes:

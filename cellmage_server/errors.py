@@ -9,6 +9,9 @@
     ├── PayloadTooLarge              413     -        the body is over ``limits.max_body_bytes``
     ├── TooManyStreams               429     -        this user already has ``limits.max_streams_per_user``
     ├── NotConfigured                503     -        no model is configured on this server
+    ├── Internal                     500     internal the server itself failed while relaying
+    ├── Shutdown                     503     shutdown the Jupyter server is stopping
+    ├── SlowClient                   503     slow_client the client stayed too far behind the answer
     └── UpstreamError                5xx/4xx  code    the provider failed; ``code`` is the contract's
         (codes: upstream, auth, rate_limited, timeout, context_length, content_filter)
     Cancelled                        499     cancelled the answer was stopped by its client
@@ -20,8 +23,10 @@ Every message is a sentence a person can act on; upstream text passes :func:`red
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tornado import web
 
@@ -59,6 +64,30 @@ class TooManyStreams(CellmageError):
 
 class NotConfigured(CellmageError):
     status, code = 503, "not_configured"
+
+
+class Internal(CellmageError):
+    """The server failed while relaying an answer (a bug): the log has the traceback."""
+
+    status, code = 500, "internal"
+
+    def __init__(self, message: str = "The server failed while relaying the answer; see its log.") -> None:
+        super().__init__(message)
+
+
+class Shutdown(CellmageError):
+    """The Jupyter server is stopping: running answers end, new ones are refused."""
+
+    status, code = 503, "shutdown"
+
+    def __init__(self, message: str = "The Jupyter server stopped.") -> None:
+        super().__init__(message)
+
+
+class SlowClient(CellmageError):
+    """The client read the answer more slowly than ``timeouts.client_behind`` allows."""
+
+    status, code = 503, "slow_client"
 
 
 # HTTP status for a provider failure answered without streaming (``stream: false``). A provider's
@@ -118,10 +147,120 @@ _KEYLIKE = re.compile(
     r"|[A-Za-z0-9_\-]{32,}"
 )
 
+# A run this long of a configured key is never written anywhere: a provider that echoes part of
+# a key (24 characters from its middle, say) is redacted by value, not only by its shape.
+KEY_RUN = 8
+
+
+@functools.lru_cache(maxsize=8)
+def _key_runs(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Finds where any ``KEY_RUN``-character run of a secret starts (overlapping: a lookahead)."""
+    grams = sorted({s[i : i + KEY_RUN] for s in secrets for i in range(len(s) - KEY_RUN + 1)})
+    return re.compile("(?=(" + "|".join(map(re.escape, grams)) + "))") if grams else None
+
+
+def redact_values(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every run of ``KEY_RUN`` or more characters of a configured secret replaced by
+    ``[redacted]``. By value only (answer text keeps its hashes and ids), and shorter secrets
+    (``api_key = "unused"``) are no secrets here."""
+    pattern = _key_runs(tuple(s for s in secrets if len(s) >= KEY_RUN))
+    if pattern is not None:
+        spans: list[list[int]] = []
+        for match in pattern.finditer(text):
+            start = match.start()
+            if spans and start <= spans[-1][1]:
+                spans[-1][1] = start + KEY_RUN
+            else:
+                spans.append([start, start + KEY_RUN])
+        for start, end in reversed(spans):
+            text = text[:start] + "[redacted]" + text[end:]
+    return text
+
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every configured secret and everything key-shaped replaced by ``[redacted]``."""
+    """``text`` (a message: an error, a log line) with configured secrets redacted by value, short
+    ones whole, and everything key-shaped too."""
+    secrets = [s for s in secrets if s]
+    text = redact_values(text, secrets)
     for secret in secrets:
-        if secret:
+        if len(secret) < KEY_RUN:
             text = text.replace(secret, "[redacted]")
     return _KEYLIKE.sub("[redacted]", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts configured secrets, by value, from every record of the loggers it is added to
+    (not by shape: a log line's stream ids and user ids stay readable)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            clean = redact_values(message, self.secrets)
+            if clean != message:
+                record.msg, record.args = clean, None
+        return True
+
+
+RequestLog = Callable[[web.RequestHandler], None]
+
+
+def quiet_expected_errors(log_function: RequestLog | None) -> RequestLog:
+    """jupyter-server logs every 5xx at error level with request headers, as for a crash. A 5xx
+    this extension answers on purpose (503 unconfigured or unavailable model, 502 provider
+    failure: ``mapped`` sets the handler's ``expected_error``) is one warning line; everything
+    else is logged as before."""
+
+    def log_request(handler: web.RequestHandler) -> None:
+        expected = getattr(handler, "expected_error", None)
+        if expected is not None and handler.get_status() >= 500:
+            request = handler.request
+            handler.log.warning(
+                "%d %s %s %.2fms: %s", handler.get_status(), request.method, request.path,
+                1000.0 * request.request_time(), expected.code,
+            )
+        elif log_function is not None:
+            log_function(handler)
+        else:
+            handler.application.__class__.log_request(handler.application, handler)
+
+    if getattr(log_function, "cellmage_quiet", False):
+        return log_function  # type: ignore[return-value]  # already wrapped (a second extension load)
+    log_request.cellmage_quiet = True  # type: ignore[attr-defined]
+    return log_request
+
+
+class StreamRedactor:
+    """Redacts configured secrets, by value, from text that goes out in pieces (an answer's deltas),
+    so that a run of a key split across deltas is caught too. Only a tail that could begin a run
+    (it is the start of some ``KEY_RUN``-character piece of a secret) is held back until more text
+    or the end; ordinary text, which rarely ends that way, goes out at once."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(s for s in secrets if len(s) >= KEY_RUN)
+        self._pattern = _key_runs(self._secrets) if self._secrets else None
+        self._starts = {
+            s[i : i + n] for s in self._secrets for i in range(len(s) - KEY_RUN + 1) for n in range(1, KEY_RUN)
+        }
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """What may go out now of everything fed so far."""
+        if self._pattern is None:
+            return text
+        text = self._held + text
+        hold = next((n for n in range(min(KEY_RUN - 1, len(text)), 0, -1) if text[-n:] in self._starts), 0)
+        cut = len(text) - hold
+        for match in self._pattern.finditer(text):
+            if match.start() < cut < match.start() + KEY_RUN:
+                cut = match.start() + KEY_RUN  # a run across the cut goes out redacted, not split
+        self._held = text[cut:]
+        return redact_values(text[:cut], self._secrets)
+
+    def end(self) -> str:
+        """The text still held back, once the answer has ended."""
+        held, self._held = self._held, ""
+        return redact_values(held, self._secrets)

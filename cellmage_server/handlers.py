@@ -8,6 +8,7 @@ Once a stream has started, errors are SSE ``error`` events instead (see relay.py
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -21,11 +22,15 @@ from jupyter_server._tz import utcnow
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from ._version import __version__
+from .config import Limits
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
-from .errors import CellmageError, PayloadTooLarge, http_error, sse_error
-from .history import LedgerEntry, Store, Turn, totals
+from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, redact, redact_values, sse_error
+from .history import LedgerEntry, Store, Turn, conversation_path, totals
+from .outputs import Discard, SSEOutput
+from .principal import principal
 from .relay import Outcome, Relay
 from .resolve import HOW_TO_CONFIGURE, plan_answer
 
@@ -37,6 +42,10 @@ AUTH_RESOURCE = "cellmage"
 
 log = logging.getLogger(__name__)
 
+# Above the body limit, how much tornado reads before it drops the connection itself (its reads are
+# 64 KiB): within it, the handler answers 413 first.
+BODY_SLACK = 128 * 1024
+
 
 def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
     """The one place typed errors become the HTTP errors jupyter-server writes as JSON."""
@@ -46,6 +55,7 @@ def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[No
         try:
             await method(self, *args)
         except CellmageError as e:
+            self.expected_error = e
             raise http_error(e) from e
 
     return wrapper
@@ -53,6 +63,7 @@ def mapped(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[No
 
 class CellmageHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
+    expected_error: CellmageError | None = None  # set by `mapped`, for the request log
 
     @property
     def cellmage(self) -> CellmageState:
@@ -60,17 +71,23 @@ class CellmageHandler(APIHandler):
 
     @property
     def username(self) -> str:
-        return self.current_user.username
+        """The principal (see principal.py): what cancel, limits and the ledger key on."""
+        return principal(self.identity_provider, self.current_user)
 
     def conversation_id(self, raw: str) -> str:
         """A conversation's id: the notebook's API path. Kernels know their notebook by its file
-        path (JPY_SESSION_NAME); one under the server's root becomes the same API path."""
-        root = os.path.abspath(self.settings.get("server_root_dir") or self.contents_manager.root_dir)
+        path (JPY_SESSION_NAME); one under the server's root becomes the same API path, one
+        outside it is refused."""
         if os.path.isabs(raw):
+            root = os.path.abspath(self.settings.get("server_root_dir") or self.contents_manager.root_dir)
             absolute = os.path.abspath(raw)
-            if absolute.startswith(root + os.sep):
-                return absolute[len(root) + 1 :].replace(os.sep, "/")
-        return raw.strip("/")
+            if not absolute.startswith(root.rstrip(os.sep) + os.sep):
+                raise BadRequest(f"The conversation {raw!r} is a file outside this server's root folder.")
+            raw = absolute[len(root.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
+        try:
+            return conversation_path(raw)
+        except ValueError as e:
+            raise BadRequest(f"The conversation {raw!r} is not a notebook path: {e}.") from None
 
     def store(self) -> Store:
         state = self.cellmage
@@ -84,42 +101,41 @@ class CellmageHandler(APIHandler):
         self.settings["cellmage_last_activity"] = utcnow()
 
 
-class SSEOutput:
-    """Writes a running answer to the response as SSE frames, each flushed at once."""
-
-    def __init__(self, handler: web.RequestHandler) -> None:
-        self._handler = handler
-
-    def send(self, data: bytes) -> None:
-        # Not awaited: once the client is gone the flush fails (tornado marks that error as
-        # retrieved) and on_connection_close cancels the answer.
-        self._handler.write(data)
-        self._handler.flush()
-
-    def text(self, text: str) -> None:
-        self.send(frame("delta", {"text": text}))
-
-    def ping(self) -> None:
-        self.send(comment("ping"))
-
-
-class _Discard:
-    """A non-streamed answer: the relay keeps the text; nothing goes out until the end."""
-
-    def text(self, text: str) -> None:
-        pass
-
-    def ping(self) -> None:
-        pass
-
-
+@web.stream_request_body
 class ChatHandler(CellmageHandler):
-    _relay: Relay | None = None
+    """The body is read as it arrives, so a body over ``limits.max_prompt_bytes`` is refused
+    before it is held: by its ``Content-Length`` at once, or as soon as it grows past the limit."""
 
-    def prepare(self) -> Any:
+    _relay: Relay | None = None
+    _sse: SSEOutput | None = None
+
+    async def prepare(self) -> None:
         # Never gzip an event stream: compression buffers frames and breaks token-by-token delivery.
         self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
-        return super().prepare()
+        await super().prepare()  # authenticates: nobody unknown gets to send a body
+        config = self.cellmage.config
+        self._limit = (config.settings.limits if config else Limits()).max_prompt_bytes
+        self._body = bytearray()
+        # tornado's own cap, a backstop for a chunked body sent in pieces larger than its reads.
+        self.request.connection.set_max_body_size(self._limit + BODY_SLACK)
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._limit:
+            raise http_error(self._too_large(int(declared)))
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        if len(self._body) + len(chunk) > self._limit:
+            # Answered now, mid-body: tornado then closes the connection rather than read the rest.
+            error = http_error(self._too_large(len(self._body) + len(chunk), at_least=True))
+            self._body.clear()
+            self.send_error(error.status_code, exc_info=(type(error), error, None))
+            return
+        self._body += chunk
+
+    def _too_large(self, size: int, at_least: bool = False) -> PayloadTooLarge:
+        more = "more than " if at_least else ""
+        return PayloadTooLarge(f"The request is {more}{size} bytes; this server accepts at most {self._limit}.")
 
     @web.authenticated
     @authorized
@@ -128,10 +144,7 @@ class ChatHandler(CellmageHandler):
         """Ask a model: the answer streams as SSE events, or comes whole with ``stream: false``."""
         state = self.cellmage
         config = state.require_config()
-        limit = config.settings.limits.max_prompt_bytes
-        if len(self.request.body) > limit:
-            raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
-        request = parse_chat_request(self.request.body)
+        request = parse_chat_request(bytes(self._body))
         conversation = self.conversation_id(request.conversation) if request.conversation else None
         earlier = []
         if conversation is not None and request.history and state.store is not None:
@@ -139,16 +152,18 @@ class ChatHandler(CellmageHandler):
         plan = plan_answer(request, config, state.personas, earlier, user=self.username)
         state.streams.check_capacity(self.username)
 
-        sse = SSEOutput(self)
+        sse = SSEOutput(self, tuple(config.secret_values()))
         relay = Relay(
             state.providers[plan.path].stream(plan.call),
-            sse if request.stream else _Discard(),
+            sse if request.stream else Discard(),
             timeouts=config.settings.timeouts,
             ping_interval=config.settings.limits.ping_interval,
             touch=self.touch,
             owner=self.username,
+            buffer_bytes=config.settings.limits.stream_buffer_bytes,
         )
         self._relay = relay
+        self._sse = sse
         persona = plan.persona.name if plan.persona else None
         with state.streams.running(relay):
             if request.stream:
@@ -162,16 +177,26 @@ class ChatHandler(CellmageHandler):
                 }
                 sse.send(comment("cellmage") + frame("start", start))
             outcome = await relay.run()
-        if outcome.usage is not None:
-            outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
-        self._log_answer(outcome, plan.alias)
-        # Stored before `done` goes out: a client that asks for the next cell as soon as this
-        # answer is done must find this turn in the history.
-        await self._remember(request, conversation, plan.alias, persona, outcome)
-        if request.stream:
-            self._end_stream(relay, outcome)
-        else:
-            self._answer_whole(relay, plan.alias, outcome)
+            # The one place every answer's error and kept text pass before they are written,
+            # stored or logged. (Deltas already streamed went out as the provider sent them.)
+            secrets = config.secret_values()
+            outcome.text = redact_values(outcome.text, secrets)
+            if outcome.error is not None:
+                outcome.error.message = redact(outcome.error.message, secrets)
+            if outcome.usage is not None:
+                try:
+                    outcome.usage = state.pricing.price(config.settings.models[plan.alias], outcome.usage)
+                except Exception:  # a price entry of the wrong shape: the answer stands, unpriced
+                    self.log.exception("cellmage: could not price an answer of %s", plan.alias)
+            self._log_answer(outcome, plan.alias)
+            # Stored before `done` goes out: a client that asks for the next cell as soon as this
+            # answer is done must find this turn in the history.
+            await self._remember(request, conversation, plan.alias, persona, outcome)
+            # Still running until the client has its last byte (or is cut off).
+            if request.stream:
+                await self._end_stream(relay, outcome, config.settings.timeouts.client_behind)
+            else:
+                self._answer_whole(relay, plan.alias, outcome)
 
     async def _remember(
         self, request: ChatRequest, conversation: str | None, alias: str, persona: str | None, outcome: Outcome
@@ -186,7 +211,12 @@ class ChatHandler(CellmageHandler):
             "completion_tokens": usage.completion_tokens if usage else None,
             "cost_usd": usage.cost_usd if usage else None,
         }
-        status = "ok" if outcome.error is None else ("cancelled" if outcome.finish_reason == "cancelled" else "error")
+        if outcome.error is None:
+            status = "ok"
+        elif isinstance(outcome.error, Shutdown):
+            status = "interrupted"
+        else:
+            status = "cancelled" if outcome.finish_reason == "cancelled" else "error"
         try:
             if conversation is not None:
                 turn = Turn(
@@ -199,12 +229,14 @@ class ChatHandler(CellmageHandler):
                 user=self.username, model=alias, elapsed_ms=outcome.elapsed_ms, outcome=outcome.finish_reason, **counts
             )
             await store.record(entry)
-        except sqlite3.Error as e:  # the answer itself stands; the log says what was not kept
+        except (sqlite3.Error, RuntimeError) as e:  # the answer stands; the log says what was not kept
             self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
 
-    def _end_stream(self, relay: Relay, outcome: Outcome) -> None:
+    async def _end_stream(self, relay: Relay, outcome: Outcome, patience: float) -> None:
         if relay.silent:
             return  # the client is gone
+        if self._sse is not None:
+            self._sse.end_text()  # what the redactor held back
         tail = b""
         if outcome.usage is not None:
             tail += frame("usage", usage_data(outcome.usage))
@@ -212,6 +244,13 @@ class ChatHandler(CellmageHandler):
             tail += frame("error", sse_error(outcome.error))
         tail += frame("done", {"finish_reason": outcome.finish_reason, "elapsed_ms": outcome.elapsed_ms})
         self.write(tail)
+        try:
+            await asyncio.wait_for(self.flush(), patience)
+        except asyncio.TimeoutError:  # a client that does not read: stop holding its answer
+            self.request.connection.close()
+            return
+        except StreamClosedError:
+            return
         self.finish(set_content_type="text/event-stream; charset=utf-8")
 
     def _answer_whole(self, relay: Relay, alias: str, outcome: Outcome) -> None:
@@ -265,11 +304,15 @@ class ModelsHandler(CellmageHandler):
     @mapped
     async def get(self) -> None:
         """The model aliases clients may use (no provider details, no secrets)."""
-        settings = self.cellmage.require_config().settings
-        models = [
-            {"name": alias, "description": settings.models[alias].description}
-            for alias in settings.allowed
-        ]
+        config = self.cellmage.require_config()
+        settings = config.settings
+        models = []
+        for alias in settings.allowed:
+            model: dict[str, Any] = {"name": alias, "description": settings.models[alias].description}
+            model["available"] = alias not in config.unavailable
+            if alias in config.unavailable:
+                model["problem"] = config.unavailable[alias]
+            models.append(model)
         self.finish(json.dumps({"default": settings.resolved_default_model, "models": models}))
 
 
@@ -296,7 +339,10 @@ class StatusHandler(CellmageHandler):
         elif not configured:
             message = HOW_TO_CONFIGURE
         else:
-            message = f"{len(config.settings.allowed)} model(s) available."
+            broken = [a for a in config.settings.allowed if a in config.unavailable]
+            message = f"{len(config.settings.allowed) - len(broken)} model(s) available."
+            if broken:
+                message += " Unavailable: " + " ".join(config.unavailable[a] for a in broken)
         self.finish(
             json.dumps(
                 {
@@ -304,6 +350,7 @@ class StatusHandler(CellmageHandler):
                     "configured": configured,
                     "default_model": config.settings.resolved_default_model if config else None,
                     "models": len(config.settings.allowed) if config else 0,
+                    "unavailable_models": dict(config.unavailable) if config else {},
                     "config_file": str(config.path) if config and config.path else None,
                     "running_answers": len(state.streams),
                     "image_origins": config.settings.image_origins if config else [],
@@ -319,11 +366,10 @@ class ConversationHandler(CellmageHandler):
     @authorized
     @mapped
     async def get(self, conversation: str) -> None:
-        """A conversation's turns, in notebook order (the id is the URL-encoded notebook path)."""
-        turns = await self.store().turns(self.conversation_id(conversation))
-        self.finish(
-            dumps({"id": self.conversation_id(conversation), "turns": [t.public() for t in turns], "totals": totals(turns)})
-        )
+        """A conversation's turns, in notebook order (the id is the notebook's path)."""
+        path = self.conversation_id(conversation)
+        turns = await self.store().turns(path)
+        self.finish(dumps({"id": path, "turns": [t.public() for t in turns], "totals": totals(turns)}))
 
     @web.authenticated
     @authorized
@@ -362,7 +408,8 @@ default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     ("models", ModelsHandler),
     ("personas", PersonasHandler),
     ("status", StatusHandler),
-    (r"conversations/([^/]+)/turns/([^/]+)", TurnHandler),
-    (r"conversations/([^/]+)", ConversationHandler),
+    # The notebook path as the contents API takes it (slashes as written, or URL-encoded).
+    (r"conversations/(.+)/turns/([^/]+)", TurnHandler),
+    (r"conversations/(.+)", ConversationHandler),
     ("usage", UsageHandler),
 ]

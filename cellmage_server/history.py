@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
 import sqlite3
 import time
 from collections.abc import Callable
@@ -26,6 +27,18 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+
+def conversation_path(path: str) -> str:
+    """The one spelling of a notebook's API path: ``./a.ipynb`` and ``x/../a.ipynb`` are
+    ``a.ipynb``; ValueError for a path that leaves the root or names no file."""
+    normal = posixpath.normpath(path.strip("/") or ".")
+    if normal == ".." or normal.startswith("../"):
+        raise ValueError("it leaves the server's root folder")
+    if normal == ".":
+        raise ValueError("it is empty")
+    return normal
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
     conversation TEXT NOT NULL,
@@ -35,7 +48,7 @@ CREATE TABLE IF NOT EXISTS turns (
     answer TEXT NOT NULL,
     model TEXT,
     persona TEXT,
-    status TEXT NOT NULL,          -- ok | cancelled | error
+    status TEXT NOT NULL,          -- ok | cancelled | error | interrupted
     error TEXT,
     prompt_tokens INTEGER,
     completion_tokens INTEGER,
@@ -98,6 +111,14 @@ class LedgerEntry:
     cost_usd: float | None
     elapsed_ms: int
     outcome: str  # the finish reason: stop, length, cancelled, error, ...
+
+
+def _forget(db: sqlite3.Connection, path: str) -> None:
+    """Delete the conversation ``path`` and every one under it, as a folder."""
+    prefix = path.rstrip("/") + "/"
+    db.execute(
+        "DELETE FROM turns WHERE conversation = ? OR substr(conversation, 1, ?) = ?", (path, len(prefix), prefix)
+    )
 
 
 class Store:
@@ -214,9 +235,16 @@ class Store:
         )
 
     async def rename(self, old: str, new: str) -> None:
-        """A notebook (or a folder of notebooks) moved: its conversations follow it."""
+        """A notebook (or a folder of notebooks) moved: its conversations follow it.
+
+        A conversation still recorded at the destination (its notebook was deleted behind the
+        server's back) is replaced: the moved notebook's turns win, and no turn is left behind.
+        """
+        if old == new:
+            return
 
         def write(db: sqlite3.Connection) -> None:
+            _forget(db, new)
             db.execute("UPDATE turns SET conversation = ? WHERE conversation = ?", (new, old))
             prefix = old.rstrip("/") + "/"
             db.execute(
@@ -225,6 +253,10 @@ class Store:
             )
 
         await self._run(write)
+
+    async def forget(self, path: str) -> None:
+        """A notebook (or a folder) was deleted: a new file of that name starts a new conversation."""
+        await self._run(lambda db: _forget(db, path))
 
     # --- ledger ----------------------------------------------------------------------------
 

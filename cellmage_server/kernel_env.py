@@ -1,17 +1,22 @@
 """What kernels started by this server inherit: no provider key, and the way back to this server.
 
 Kernels (and terminals) inherit the server process's environment, so the key variables the
-configuration names are removed from it once their values are held as secrets, and the server's
-loopback URL and token are added. A client in the kernel reads them (``CELLMAGE_SERVER_URL``,
+configuration names, and ``CELLMAGE_CONFIG`` (a config file may hold keys inline), are removed
+from it once read, and the server's loopback URL and token are added. A client in the kernel
+reads them (``CELLMAGE_SERVER_URL``,
 ``CELLMAGE_SERVER_TOKEN``); under JupyterHub it uses ``JUPYTERHUB_API_TOKEN`` when there is no
 server token.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
+
+from .config import CONFIG_ENV
 
 URL_ENV = "CELLMAGE_SERVER_URL"
 TOKEN_ENV = "CELLMAGE_SERVER_TOKEN"
@@ -33,8 +38,9 @@ def server_url(serverapp: Any) -> str | None:
 def publish(
     serverapp: Any, key_env_names: Iterable[str], environ: MutableMapping[str, str] = os.environ
 ) -> None:
-    """Remove provider keys from, and add this server's address to, what kernels will inherit."""
-    for name in key_env_names:
+    """Remove provider keys and the config file's path from, and add this server's address to,
+    what kernels will inherit. (The configuration is read once, at start.)"""
+    for name in (*key_env_names, CONFIG_ENV):
         environ.pop(name, None)
     url = server_url(serverapp)
     if url is None:
@@ -81,3 +87,19 @@ def openai_variables(serverapp: Any, key: str) -> dict[str, str]:
     if url is None:
         return {}
     return {OPENAI_BASE_URL_ENV: url + "cellmage/v1", OPENAI_API_KEY_ENV: key}
+PR_SET_DUMPABLE = 4
+
+
+def make_non_dumpable(log: Any) -> bool:
+    """Close this process's memory and ``/proc/<pid>/environ`` to other processes of the same
+    user (kernels included), as ssh-agent does; Linux only. True if it took effect."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    except (OSError, AttributeError) as e:
+        log.warning("cellmage: could not make the server non-dumpable (%s); same-user processes can read its memory", e)
+        return False
+    return True

@@ -10,6 +10,7 @@ timeout, so a chunk costs a clock read and a list append.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .config import Timeouts
-from .contract import Finish, ProviderEvent, Usage
-from .errors import Cancelled, CellmageError, UpstreamError
+from .contract import Finish, ProviderEvent, Usage, well_formed
+from .errors import Cancelled, CellmageError, Internal, SlowClient, UpstreamError
+
+log = logging.getLogger(__name__)
 
 
 class Output(Protocol):
@@ -29,6 +32,17 @@ class Output(Protocol):
 
     def ping(self) -> None:
         """Nothing was sent for a ping interval."""
+
+
+class PacedOutput(Output, Protocol):
+    """An output that says how far its client is behind. The relay stops reading the provider
+    while ``backlog`` (bytes written, not yet taken by the client) is over its buffer, so a slow
+    reader holds the provider back instead of piling the answer up in memory."""
+
+    backlog: int
+
+    async def drained(self, max_backlog: int) -> None:
+        """Return once ``backlog`` is at most ``max_backlog`` (or the client is gone)."""
 
 
 @dataclass
@@ -54,11 +68,16 @@ class Relay:
         ping_interval: float,
         touch: Callable[[], None] = lambda: None,
         owner: str = "",
+        buffer_bytes: int = 1 << 20,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.owner = owner
         self._events = events
         self._output = output
+        # Back-pressure only for outputs that can tell (PacedOutput); others take text as it comes.
+        self._paced: PacedOutput | None = output if hasattr(output, "drained") else None  # type: ignore[assignment]
+        self._buffer_bytes = buffer_bytes
+        self._behind_since: float | None = None  # when the pump began waiting for the client
         self._timeouts = timeouts
         self._ping_interval = ping_interval
         self._touch = touch
@@ -71,6 +90,7 @@ class Relay:
         self._stop: CellmageError | None = None
         self._silent = False
         self._task: asyncio.Task[None] | None = None
+        self._task_cancelled = False
         self._timer: asyncio.TimerHandle | None = None
         self._started = 0.0
         self._last_event: float | None = None
@@ -86,7 +106,13 @@ class Relay:
         if self._stop is None:
             self._stop = reason or Cancelled()
         self._silent = self._silent or silent
-        if self._task is not None and not self._task.done():
+        self._cancel_task()
+
+    def _cancel_task(self) -> None:
+        # Once only: a second cancellation would land inside the provider's closing of its
+        # request (cancel and disconnect often come together) and leave that request open.
+        if self._task is not None and not self._task.done() and not self._task_cancelled:
+            self._task_cancelled = True
             self._task.cancel()
 
     async def run(self) -> Outcome:
@@ -95,12 +121,12 @@ class Relay:
         wall_start = time.monotonic()
         self._task = asyncio.create_task(self._pump(), name=f"cellmage-answer-{self.id}")
         if self._stop is not None:  # cancelled before it started
-            self._task.cancel()
+            self._cancel_task()
         self._arm()
         try:
             await asyncio.wait([self._task])
-        except asyncio.CancelledError:  # the handler itself is being cancelled (server shutdown)
-            self._task.cancel()
+        except asyncio.CancelledError:  # the handler itself is being cancelled
+            self._cancel_task()
             raise
         finally:
             if self._timer is not None:
@@ -111,9 +137,11 @@ class Relay:
         if self._task.cancelled():
             error = self._stop or Cancelled("The server stopped the answer.")
         elif (exc := self._task.exception()) is not None:
-            error = exc if isinstance(exc, CellmageError) else None
-            if error is None:
-                raise exc
+            if isinstance(exc, CellmageError):
+                error = exc
+            else:  # a bug here or in a provider path: the answer still ends properly
+                log.error("cellmage: answer %s failed while relaying", self.id, exc_info=exc)
+                error = Internal()
         else:
             error = None
         self._flush_pending()
@@ -122,7 +150,7 @@ class Relay:
         else:
             finish = "cancelled" if isinstance(error, Cancelled) else "error"
         elapsed_ms = round((time.monotonic() - wall_start) * 1000)
-        return Outcome("".join(self._parts), self._usage, finish, error, elapsed_ms)
+        return Outcome(well_formed("".join(self._parts)), self._usage, finish, error, elapsed_ms)
 
     @property
     def silent(self) -> bool:
@@ -131,9 +159,20 @@ class Relay:
     # --- the provider task -----------------------------------------------------------------
 
     async def _pump(self) -> None:
+        try:
+            await self._pump_events()
+        finally:
+            # Cancelled while waiting for the client, not for the provider: the provider's stream
+            # is suspended at a yield and closes (its request with it) only when told to.
+            aclose = getattr(self._events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _pump_events(self) -> None:
         loop = self._loop
         pending = self._pending
         parts = self._parts
+        paced, buffer_bytes = self._paced, self._buffer_bytes
         async for event in self._events:
             self._last_event = loop.time()
             if type(event) is str:
@@ -141,10 +180,24 @@ class Relay:
                 parts.append(event)
                 if self._flush_handle is None:
                     self._flush_handle = loop.call_soon(self._flush_pending)
+                if paced is not None and paced.backlog > buffer_bytes:
+                    await self._wait_for_client(paced)
             elif isinstance(event, Usage):
                 self._usage = event
             elif isinstance(event, Finish):
                 self._finish = event.reason
+
+    async def _wait_for_client(self, paced: PacedOutput) -> None:
+        """Stop reading the provider until the client has taken half the buffer (the provider's
+        own socket then holds it back); the timer cuts a client that stays behind too long."""
+        self._behind_since = self._loop.time()
+        self._rearm()
+        try:
+            await paced.drained(self._buffer_bytes // 2)
+        finally:
+            self._behind_since = None
+            self._last_event = self._loop.time()  # the provider was not read meanwhile: no gap
+            self._rearm()
 
     def _flush_pending(self) -> None:
         if self._flush_handle is not None:
@@ -154,38 +207,60 @@ class Relay:
             text = "".join(self._pending)
             self._pending.clear()
             self._last_output = self._loop.time()
-            self._output.text(text)
+            try:
+                self._output.text(text)
+            except Exception:  # a bug in writing: stop the answer rather than drop text silently
+                log.exception("cellmage: answer %s could not be written", self.id)
+                self.cancel(Internal())
 
     # --- one timer: pings, activity, timeouts ----------------------------------------------
 
-    def _deadline(self) -> tuple[float, str]:
+    def _deadline(self) -> tuple[float, str, type[CellmageError] | None]:
+        """When the answer times out, why, and as what (None: an upstream timeout)."""
         t = self._timeouts
-        total = (self._started + t.total, f"The answer took longer than timeouts.total ({t.total:g} s).")
+        total = (self._started + t.total, f"The answer took longer than timeouts.total ({t.total:g} s).", None)
+        if self._behind_since is not None:
+            behind = (
+                self._behind_since + t.client_behind,
+                f"The client read the answer too slowly: it stayed more than the server's buffer "
+                f"behind for timeouts.client_behind ({t.client_behind:g} s).",
+                SlowClient,
+            )
+            return min(total, behind, key=lambda d: d[0])
         if self._last_event is None:
             wait = (
                 self._started + t.first_token,
                 f"The provider sent nothing for timeouts.first_token ({t.first_token:g} s).",
+                None,
             )
         else:
             wait = (
                 self._last_event + t.chunk_gap,
                 f"The provider went silent for longer than timeouts.chunk_gap ({t.chunk_gap:g} s).",
+                None,
             )
-        return min(total, wait)
+        return min(total, wait, key=lambda d: d[0])
 
     def _arm(self) -> None:
-        deadline, _ = self._deadline()
+        deadline = self._deadline()[0]
         wake = min(deadline, self._last_output + self._ping_interval)
         self._timer = self._loop.call_at(wake, self._tick)
+
+    def _rearm(self) -> None:
+        """The deadline changed (the client fell behind or caught up): wake for the new one."""
+        if self._timer is not None and self._task is not None and not self._task.done():
+            self._timer.cancel()
+            self._arm()
 
     def _tick(self) -> None:
         now = self._loop.time()
         self._touch()
-        deadline, why = self._deadline()
+        deadline, why, kind = self._deadline()
         if now >= deadline:
-            self.cancel(UpstreamError("timeout", why))
+            self.cancel(kind(why) if kind is not None else UpstreamError("timeout", why))
             return
-        if now - self._last_output >= self._ping_interval and not self._silent:
+        # No ping for a client that is behind: it has plenty to read.
+        if now - self._last_output >= self._ping_interval and not self._silent and self._behind_since is None:
             self._last_output = now
             self._output.ping()
         self._arm()

@@ -82,6 +82,12 @@ def plan_answer(
         raise Forbidden(f"Model '{alias}' is not allowed on this server. Allowed: {', '.join(allowed) or 'none'}.")
     if settings.models[alias].kind != "chat":
         raise BadRequest(f"Model '{alias}' is an embedding model; it answers on cellmage/v1/embeddings only.")
+    if alias in config.unavailable:
+        others = [a for a in allowed if a not in config.unavailable]
+        raise NotConfigured(
+            f"Model '{alias}' is unavailable on this server: {config.unavailable[alias]} "
+            f"Models that work: {', '.join(others) or 'none'}."
+        )
 
     cap = settings.limits.max_tokens
     if request.max_tokens is not None and request.max_tokens > cap:

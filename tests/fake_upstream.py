@@ -43,6 +43,7 @@ class Script:
     split_bytes: int | None = None  # write each chunk in pieces of this many bytes, flushed apart
     tool_calls: list[dict[str, Any]] | None = None  # after the text: stream these calls ({"name", "arguments"})
     retry_after: str | None = None  # with an error status: the retry-after header
+    raw_after: list[str] = field(default_factory=list)  # `data:` payloads sent as is after the chunks
 
 
 @dataclass
@@ -115,6 +116,7 @@ class FakeUpstream:
                     (r"/v1/embeddings", _Embeddings, {"fake": self}),
                     (r"/_fake/(script|received|reset|exfil)", _Control, {"fake": self}),
                     (r"/exfil/.*", _Exfil, {"fake": self}),
+                    (r"/(cut|drop)/cellmage/api/chat", _CutShort),
                 ]
             )
             self._server = httpserver.HTTPServer(app, ssl_options=self.ssl_context)
@@ -187,6 +189,22 @@ class _Exfil(web.RequestHandler):
     def prepare(self) -> None:
         self.fake.exfil.append(f"{self.request.method} {self.request.path}")
         self.set_status(404)
+        self.finish()
+
+
+class _CutShort(web.RequestHandler):
+    """A cellmage endpoint whose answer stops without ``done``, closing cleanly (``cut``: a proxy)
+    or breaking the connection (``drop``: a server that died): clients must not take the text
+    for a whole answer."""
+
+    async def post(self, how: str) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.write(': cellmage\n\nevent: start\ndata: {"id":"0","model":"m","persona":null}\n\n')
+        self.write('event: delta\ndata: {"text":"looks complete."}\n\n')
+        if how == "drop":  # no chunked terminator: the connection breaks
+            await self.flush()
+            self.request.connection.stream.close()
+            return
         self.finish()
 
 
@@ -270,6 +288,9 @@ class _ChatCompletions(web.RequestHandler):
                 return
         for chunk in _tool_call_chunks(script.tool_calls or []):
             if not await self._send(_chunk({**base, "choices": [chunk]})):
+                return
+        for payload in script.raw_after:  # hostile: whatever the script says, unchecked
+            if not await self._send(b"data: " + payload.encode() + b"\n\n"):
                 return
         final = {"index": 0, "delta": {}, "finish_reason": script.finish_reason}
         if not await self._send(_chunk({**base, "choices": [final]})):

@@ -147,7 +147,10 @@ async def test_models_personas_and_status_routes(api):
     models = (await api.get("models")).json()
     assert models == {
         "default": "fast",
-        "models": [{"name": "fast", "description": "The fake upstream"}, {"name": "other", "description": ""}],
+        "models": [
+            {"name": "fast", "description": "The fake upstream", "available": True},
+            {"name": "other", "description": "", "available": True},
+        ],
     }
 
     personas = (await api.get("personas")).json()

@@ -135,23 +135,6 @@ async def test_a_kernels_file_path_names_the_same_conversation(api, jp_root_dir)
     assert [t["prompt"] for t in (await api.get(conv())).json()["turns"]] == ["one"]
 
 
-async def test_each_user_sees_only_their_own_usage(api, fake_upstream):
-    async with api.client() as alice, api.client() as bob:
-        await alice.get(api.url("status"))  # each client is its own Jupyter user (cookie)
-        await bob.get(api.url("status"))
-        for _ in range(2):
-            await alice.post(api.url("chat"), json={"prompt": "a", "stream": False})
-        await bob.post(api.url("chat"), json={"prompt": "b", "stream": False, "model": "other"})
-
-        mine = (await alice.get(api.url("usage"))).json()
-        theirs = (await bob.get(api.url("usage"))).json()
-
-    assert mine["user"] != theirs["user"]
-    assert mine["total"]["answers"] == 2 and mine["total"]["prompt_tokens"] == 14
-    assert [(r["model"], r["answers"]) for r in mine["by_day"]] == [("fast", 2)]
-    assert theirs["total"]["answers"] == 1 and theirs["by_day"][0]["model"] == "other"
-
-
 async def test_concurrent_turns_are_all_kept_in_order_of_arrival(tmp_path):
     store = Store(tmp_path / "db.sqlite3")
     try:
@@ -214,3 +197,86 @@ class TestTheHistoryBudget:
 
         assert result.one("start")["history"] == {"turns": 2, "dropped": 1}
         assert sent_messages(fake_upstream)[0] == ("user", "prompt c2")
+
+
+EMPTY_NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+async def _until(predicate, turns: int = 100) -> bool:
+    for _ in range(turns):  # contents events are handled on the server's loop, soon after
+        if await predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return await predicate()
+
+
+async def test_a_deleted_notebooks_conversation_does_not_reach_a_new_one_of_the_same_name(api, fake_upstream, jp_root_dir):
+    # Given secret.ipynb with a conversation
+    (jp_root_dir / "secret.ipynb").write_text(EMPTY_NOTEBOOK)
+    await ask(api, "c1", "my password is hunter2", conversation="secret.ipynb")
+
+    # When it is deleted (through Jupyter) and a new secret.ipynb asks its first question
+    async with api.client() as c:
+        assert (await c.delete(api.base + "api/contents/secret.ipynb")).status_code == 204
+
+        async def forgotten() -> bool:
+            return (await c.get(api.url(conv("secret.ipynb")))).json()["turns"] == []
+
+        assert await _until(forgotten)
+    (jp_root_dir / "secret.ipynb").write_text(EMPTY_NOTEBOOK)
+    await ask(api, "c9", "hello", conversation="secret.ipynb")
+
+    # Then the provider hears nothing of the old conversation
+    assert sent_messages(fake_upstream) == [("user", "hello")]
+
+
+async def test_renaming_onto_a_path_with_a_stale_conversation_keeps_the_moved_turns_only(api, fake_upstream, jp_root_dir):
+    # Given a.ipynb with turns c1, c2, and a conversation left at b.ipynb (its file removed
+    # behind Jupyter's back) with turns c1, c3
+    (jp_root_dir / "a.ipynb").write_text(EMPTY_NOTEBOOK)
+    fake_upstream.script(*(Script(chunks=[f"answer {i}"]) for i in range(4)))
+    await ask(api, "c1", "a one", conversation="a.ipynb")
+    await ask(api, "c2", "a two", conversation="a.ipynb")
+    await ask(api, "c1", "b one", conversation="b.ipynb")
+    await ask(api, "c3", "b three", conversation="b.ipynb")
+
+    # When a.ipynb is renamed to b.ipynb
+    async with api.client() as c:
+        assert (await c.patch(api.base + "api/contents/a.ipynb", json={"path": "b.ipynb"})).status_code == 200
+
+        async def moved() -> bool:
+            return (await c.get(api.url(conv("a.ipynb")))).json()["turns"] == []
+
+        assert await _until(moved)
+
+    # Then b.ipynb has exactly a's turns, in a's order; nothing is left at a.ipynb
+    turns = (await api.get(conv("b.ipynb"))).json()["turns"]
+    assert [(t["cell_id"], t["prompt"]) for t in turns] == [("c1", "a one"), ("c2", "a two")]
+
+
+@pytest.mark.parametrize("spelling", ["./norm.ipynb", "x/../norm.ipynb", "norm.ipynb/"])
+async def test_one_notebook_has_one_id_however_it_is_spelled(api, spelling):
+    await ask(api, "c1", "one", conversation=spelling)
+
+    assert [t["prompt"] for t in (await api.get(conv("norm.ipynb"))).json()["turns"]] == ["one"]
+
+
+@pytest.mark.parametrize("where", ["/etc/norm.ipynb", "../norm.ipynb", "x/../../norm.ipynb"])
+async def test_a_path_outside_the_root_is_refused(api, fake_upstream, where):
+    response = await api.post("chat", {"prompt": "x", "conversation": where})
+
+    assert response.status_code == 400 and "root folder" in response.json()["message"]
+    assert fake_upstream.received == []
+
+
+async def test_conversation_routes_take_the_path_with_slashes_as_written(api):
+    await ask(api, "c1", "one")  # NB is work/analysis.ipynb
+
+    plain = await api.get(f"conversations/{NB}")
+    encoded = await api.get(conv())
+    assert plain.status_code == encoded.status_code == 200
+    assert plain.json() == encoded.json() and plain.json()["id"] == NB
+
+    async with api.client() as c:
+        assert (await c.delete(api.url(f"conversations/{NB}/turns/c1"))).status_code == 204
+    assert (await api.get(f"conversations/{NB}")).json()["turns"] == []

@@ -26,8 +26,8 @@ async def test_a_kernel_gets_the_servers_address_and_no_key(api, jp_serverapp, j
             kernel = jp_serverapp.kernel_manager.get_kernel(kernel_id)
             env = _environ_of(kernel.provisioner.process.pid)
 
-            # Then the provider key is nowhere in its environment
-            assert KEY_ENV not in env
+            # Then the provider key is nowhere in its environment, nor the config file's path
+            assert KEY_ENV not in env and "CELLMAGE_CONFIG" not in env
             assert all(SECRET not in value for value in env.values())
             # And it has this server's URL (with base URL) and token
             assert env[URL_ENV] == f"http://127.0.0.1:{jp_http_port}{jp_base_url}"

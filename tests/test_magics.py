@@ -282,3 +282,18 @@ async def test_toolbar_and_magic_share_the_notebooks_conversation(notebook_kerne
     cleared = (await kernel.run("%llm_config --clear-history")).stdout()
     assert "cleared" in cleared
     assert "is empty" in (await kernel.run("%llm_config --show-history")).stdout()
+
+
+@pytest.mark.parametrize("how", ["cut", "drop"])
+async def test_a_stream_that_ends_without_done_is_marked_cut_short(kernel, fake_upstream, how):
+    # Given an endpoint whose stream ends after some text without `done` (closed, or broken)
+    await kernel.run(f"import os; os.environ['CELLMAGE_SERVER_URL'] = 'http://127.0.0.1:{fake_upstream.port}/{how}/'")
+    await loaded(kernel)
+
+    run = await kernel.run("%%llm --stream\nx")
+
+    # Then the text is kept and marked: it is not taken for a whole answer
+    text = run.markdown()[-1]
+    assert text.startswith("looks complete.")
+    assert "connection closed before the answer finished" in re.sub(r"\\(.)", r"\1", text)
+    assert run.reply["status"] == "error"  # and the cell failed, so Run All stops

@@ -166,6 +166,10 @@ async def test_answers_are_in_the_ledger_under_the_principal(api, fake_upstream,
     assert rows["fast"]["answers"] == 2 and rows["other"]["answers"] == 1
     assert usage["total"]["prompt_tokens"] == 14 and usage["total"]["completion_tokens"] == 6
     assert json.dumps(usage).count("fast") == 1
+    # and GET usage, with the server's token (the browser's, a kernel's, a script's), shows the
+    # same answers: one principal, the server's owner, whatever the credentials
+    shown = (await api.get("usage")).json()
+    assert shown["user"] == key_owner() and shown["total"] == usage["total"]
 
 
 async def test_a_provider_gone_silent_mid_answer_ends_the_stream_with_a_timeout(api, fake_upstream, key):

@@ -124,3 +124,30 @@ async def test_activity_is_touched_while_running():
     await relay(provider(), Recorder(), ping_interval=0.05, touch=lambda: touches.append(1)).run()
 
     assert len(touches) >= 3
+
+
+async def test_a_provider_that_breaks_ends_with_an_internal_error_and_keeps_the_text():
+    async def provider():
+        yield "kept "
+        await asyncio.sleep(0)
+        yield "too"
+        await asyncio.sleep(0)
+        raise TypeError("a bug in a provider path")
+
+    out = Recorder()
+    outcome = await relay(provider(), out).run()
+
+    assert outcome.text == "kept too"
+    assert outcome.error is not None and outcome.error.code == "internal"
+    assert outcome.finish_reason == "error"
+
+
+async def test_lone_surrogates_are_replaced_not_lost():
+    async def provider():
+        yield "before \ud800 after"
+        yield Finish("stop")
+
+    outcome = await relay(provider(), Recorder()).run()
+
+    assert outcome.text == "before \ufffd after"
+    outcome.text.encode("utf-8")

@@ -31,6 +31,7 @@ CASES = [
     ("max_tokens over the cap", b'{"prompt": "x", "max_tokens": 1001}', 400, "cap of 1000"),
     ("stream not a bool", b'{"prompt": "x", "stream": "yes"}', 400, "stream"),
     ("body over the size limit", json.dumps({"prompt": "x" * 5000}).encode(), 413, "at most 4096"),
+    ("JSON nested 1,000 deep", b'{"prompt": "x", "model": ' + b"[" * 1000 + b"]" * 1000 + b"}", 400, "nested too deeply"),
     ("unknown model", b'{"prompt": "x", "model": "gpt-9"}', 404, "Unknown model 'gpt-9'"),
     ("unknown persona", b'{"prompt": "x", "persona": "pirate"}', 404, "Unknown persona 'pirate'"),
     ("model declared but not allowed", b'{"prompt": "x", "model": "hidden"}', 403, "not allowed"),

@@ -16,8 +16,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from ..ending import ANSWER_MIME, Ending, error_line
 from ..flags import FlagError, parse_flags
-from .client import CellmageClientError, Client, find_endpoint
+from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
 from .display import AnswerDisplay
+
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -120,9 +121,9 @@ class LlmMagics(Magics):
         display = AnswerDisplay(live=live)
         ending = Ending(model=body.get("model"))
         started = time.monotonic()
+        done = False
         try:
             with self.client().answer(body) as answer:
-                done = False
                 for event in answer.events(wait=display.wait):
                     if event is None:  # quiet on the network: show what is pending
                         display.flush()
@@ -149,7 +150,9 @@ class LlmMagics(Magics):
         except CellmageClientError as e:
             if not display.parts:
                 raise AnswerFailed(str(e)) from None
-            ending.error_code, ending.error_message = "disconnected", str(e)
+            # Text came, then the connection broke: say so, as for a stream that ends without done.
+            ending.error_code = "disconnected"
+            ending.error_message = None if isinstance(e, ServerNotFound) else str(e)
         ending.elapsed_s = time.monotonic() - started
         display.finish(ending, self._image_origins())
         self.shell.user_ns["_llm"] = display.text

@@ -9,12 +9,13 @@ it names no account there, and this server listens on the user's own machine or 
 
 from __future__ import annotations
 
-import getpass
 import hmac
 import os
 import secrets
 
 from pydantic import SecretStr
+
+from ..principal import owner_name
 
 # Recognisable in a kernel's environment and in a provider's "incorrect API key" message.
 PREFIX = "cellmage-kernel-"
@@ -45,10 +46,4 @@ def key_owner() -> str:
     Kernels run as the server's user, so that is the server's owner: the hub user under
     JupyterHub, else the operating-system user (the same principal the chat endpoint uses).
     """
-    hub_user = os.environ.get("JUPYTERHUB_USER")
-    if hub_user:
-        return hub_user
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (some containers)
-        return "owner"
+    return os.environ.get("JUPYTERHUB_USER") or owner_name()

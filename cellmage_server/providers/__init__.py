@@ -8,7 +8,8 @@ already redacted. Closing or cancelling the iteration closes the upstream reques
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,3 +72,15 @@ class Provider(Protocol):
     def stream(self, call: ProviderCall) -> AsyncIterator[ProviderEvent]: ...
 
     async def aclose(self) -> None: ...
+
+
+async def close_shielded(closing: Awaitable[None]) -> None:
+    """Await ``closing`` (a response's ``aclose()``) to its end, even if the caller is cancelled
+    again meanwhile: a cancellation that lands inside httpcore's close leaves the connection, and
+    the provider's request, open. The caller still sees that later cancellation."""
+    task = asyncio.ensure_future(closing)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no warning
+        raise

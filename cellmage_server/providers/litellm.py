@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from ..contract import Finish, ProviderEvent, Usage
+from ..contract import Finish, ProviderEvent, checked_usage
 from ..errors import UpstreamError, redact
-from . import ProviderCall, classify, failure_message
+from . import ProviderCall, classify, close_shielded, failure_message
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +144,20 @@ class LiteLLMProvider:
                         finish = choice.finish_reason
                 usage = getattr(chunk, "usage", None)
                 if usage:
-                    yield Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+                    try:
+                        counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+                        yield checked_usage(*counts)
+                    except (AttributeError, ValueError):
+                        detail = "it sent token counts that are not counts"
+                        message = failure_message("upstream", call, None, detail, mid_answer=True)
+                        raise UpstreamError("upstream", redact(message, self._secrets)) from None
         except UpstreamError:
             raise
         except Exception as e:  # litellm's exceptions, and plain ones from some provider transforms
             raise self._fail(call, e, litellm.exceptions, answered) from None
         finally:
             if response is not None and hasattr(response, "aclose"):
-                await response.aclose()  # closes the provider's HTTP response, also on cancel
+                await close_shielded(response.aclose())  # the provider's HTTP response, also on cancel
         if finish is None:
             raise UpstreamError("upstream", "The provider's stream ended before the answer was finished.")
         yield Finish(finish)

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterable
 import httpx
 from httpx_sse import EventSource
 
-from ..contract import Finish, ProviderEvent, Usage
+from ..contract import Finish, ProviderEvent, Usage, checked_usage
 from ..errors import UpstreamError, redact
-from . import ProviderCall, classify, failure_message
+from . import ProviderCall, classify, close_shielded, failure_message
 from .asyncio_net import use_asyncio_backend
 
 
@@ -29,6 +29,34 @@ def _error_parts(payload: object) -> tuple[str, str]:
         if isinstance(err, str):
             return "", err
     return "", ""
+
+
+def read_chunk(chunk: object) -> tuple[str | None, str | None, Usage | None]:
+    """(text, finish reason, usage) of one decoded chunk; ValueError when its shape is not OpenAI's."""
+    if not isinstance(chunk, dict):
+        raise ValueError("a chunk that is not a JSON object")
+    text = finish = None
+    choices = chunk.get("choices")
+    if choices:
+        if not isinstance(choices, list) or not isinstance(choices[0], dict):
+            raise ValueError("'choices' of the wrong shape")
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta:
+            if not isinstance(delta, dict):
+                raise ValueError("a 'delta' of the wrong shape")
+            text = delta.get("content")
+            if text is not None and not isinstance(text, str):
+                raise ValueError("answer text that is not a string")
+        finish = choice.get("finish_reason")
+        if finish is not None and not isinstance(finish, str):
+            raise ValueError("a 'finish_reason' that is not a string")
+    usage = chunk.get("usage")
+    if usage:
+        if not isinstance(usage, dict):
+            raise ValueError("a 'usage' of the wrong shape")
+        usage = checked_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
+    return text, finish, usage or None
 
 
 class OpenAICompatProvider:
@@ -87,7 +115,9 @@ class OpenAICompatProvider:
             headers["Authorization"] = f"Bearer {call.api_key.get_secret_value()}"
         finish: str | None = None
         try:
-            async with self._client.stream("POST", url, json=self._body(call), headers=headers) as response:
+            request = self._client.build_request("POST", url, json=self._body(call), headers=headers)
+            response = await self._client.send(request, stream=True)
+            try:
                 if response.status_code != 200:
                     await response.aread()
                     raise self._status_error(call, response)
@@ -108,27 +138,25 @@ class OpenAICompatProvider:
                         chunk = json.loads(data)
                     except ValueError:
                         raise self._fail("upstream", "The provider sent a chunk that is not JSON.") from None
-                    choices = chunk.get("choices")
-                    if choices:
-                        choice = choices[0]
-                        delta = choice.get("delta")
-                        if delta:
-                            text = delta.get("content")
-                            if text:
-                                yield text
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
-                    usage = chunk.get("usage")
-                    if usage:
-                        yield Usage(
-                            usage.get("prompt_tokens"),
-                            usage.get("completion_tokens"),
-                            usage.get("total_tokens"),
-                        )
+                    try:
+                        text, chunk_finish, usage = read_chunk(chunk)
+                    except ValueError as e:
+                        raise self._fail(
+                            "upstream",
+                            failure_message("upstream", call, None, f"it sent {e}", mid_answer=True),
+                        ) from None
+                    if text:
+                        yield text
+                    if chunk_finish:
+                        finish = chunk_finish
+                    if usage is not None:
+                        yield usage
                     if "error" in chunk:
                         kind, detail = _error_parts(chunk)
                         code = classify(None, f"{kind} {detail}")
                         raise self._fail(code, failure_message(code, call, None, detail, mid_answer=True))
+            finally:
+                await close_shielded(response.aclose())
         except httpx.ConnectTimeout:
             raise self._fail("timeout", f"Connecting to the provider at {call.api_base} timed out.") from None
         except httpx.ConnectError as e:

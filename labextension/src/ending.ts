@@ -17,6 +17,7 @@ export const HINTS: Record<string, string> = {
   upstream: 'The provider failed: try again; if it keeps failing, ask the admin.',
   internal: 'The server failed while relaying the answer: try again; its log says more.',
   shutdown: 'The Jupyter server stopped: run the cell again when it is back.',
+  slow_client: 'The answer was read too slowly and the server stopped it: run the cell again.',
   disconnected: 'The connection closed before the answer finished: run the cell again.'
 };
 

@@ -7,15 +7,20 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import { renderAnswer } from './render';
+import { BlockRenderer } from './render';
 
 import { ANSWER_MIME } from './answermime';
 
 export { ANSWER_MIME };
 
 export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor(private readonly _options: IRenderMime.IRendererOptions) {
+  private readonly _blocks: BlockRenderer;
+
+  constructor(options: IRenderMime.IRendererOptions) {
     super();
+    // JupyterLab reuses a renderer when a streaming answer's output is replaced: the blocks that
+    // did not change keep their DOM.
+    this._blocks = new BlockRenderer(this.node, options);
     this.addClass('jp-RenderedHTMLCommon');
     this.addClass('jp-RenderedMarkdown');
     this.addClass('jp-cellmage-Answer');
@@ -24,7 +29,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     // JSON boundary: the mark's data as stored; anything unexpected renders as nothing.
     const markdown = (model.data[ANSWER_MIME] as any)?.markdown;
-    await renderAnswer(this.node, typeof markdown === 'string' ? markdown : '', this._options);
+    await this._blocks.render(typeof markdown === 'string' ? markdown : '');
   }
 }
 

@@ -11,6 +11,8 @@
 import { removeMath, replaceMath } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 
+import { topLevelBlocks } from './safemd';
+
 /** Elements whose content may show, as text. */
 const UNWRAP = new Set(['form', 'button', 'select', 'option', 'textarea', 'label', 'details', 'summary', 'dialog']);
 /** Elements that load, run or restyle something: removed whole. */
@@ -100,12 +102,8 @@ export function harden(root: DocumentFragment | HTMLElement): void {
   }
 }
 
-/** Render `markdown` into `host` (replacing what it held). */
-export async function renderAnswer(
-  host: HTMLElement,
-  markdown: string,
-  options: IRenderMime.IRendererOptions
-): Promise<void> {
+/** `markdown` as an inert fragment: parsed, sanitized and hardened, not yet in the page. */
+async function fragment(markdown: string, options: IRenderMime.IRendererOptions): Promise<DocumentFragment> {
   const template = document.createElement('template');
   if (options.markdownParser) {
     const parts = removeMath(markdown);
@@ -117,9 +115,66 @@ export async function renderAnswer(
     template.content.append(pre);
   }
   harden(template.content);
-  host.replaceChildren(template.content);
+  return template.content;
+}
+
+async function typeset(node: HTMLElement, options: IRenderMime.IRendererOptions): Promise<void> {
   if (options.latexTypesetter) {
-    await options.latexTypesetter.typeset(host);
-    harden(host); // typesetting made new elements: the same rules hold for them
+    await options.latexTypesetter.typeset(node);
+    harden(node); // typesetting made new elements: the same rules hold for them
+  }
+}
+
+/** Render `markdown` into `host` (replacing what it held). */
+export async function renderAnswer(
+  host: HTMLElement,
+  markdown: string,
+  options: IRenderMime.IRendererOptions
+): Promise<void> {
+  host.replaceChildren(await fragment(markdown, options));
+  await typeset(host, options);
+}
+
+/**
+ * A growing answer rendered block by block: the top-level blocks that did not change since the
+ * last render (a closed code fence, a finished paragraph, list or table) keep their DOM, with its
+ * highlighting and typeset math; only the blocks from the first change on (in practice the last,
+ * growing one) are rendered again. So each update costs about the size of the tail, not of the
+ * whole answer.
+ */
+export class BlockRenderer {
+  private _blocks: { source: string; node: HTMLElement }[] = [];
+  private _generation = 0;
+
+  constructor(
+    private readonly _host: HTMLElement,
+    private readonly _options: IRenderMime.IRendererOptions
+  ) {}
+
+  async render(markdown: string): Promise<void> {
+    const generation = ++this._generation;
+    const sources = topLevelBlocks(markdown);
+    let kept = 0;
+    while (kept < sources.length - 1 && kept < this._blocks.length && this._blocks[kept].source === sources[kept]) {
+      kept++; // every block but the last may be kept: the last may still grow
+    }
+    const fresh: { source: string; node: HTMLElement }[] = [];
+    for (const source of sources.slice(kept)) {
+      const node = document.createElement('div');
+      node.className = 'jp-cellmage-Block';
+      node.append(await fragment(source, this._options));
+      if (generation !== this._generation) {
+        return; // a newer render started meanwhile: it will do the work
+      }
+      fresh.push({ source, node });
+    }
+    for (const old of this._blocks.splice(kept)) {
+      old.node.remove();
+    }
+    for (const block of fresh) {
+      this._host.append(block.node);
+      this._blocks.push(block);
+      await typeset(block.node, this._options);
+    }
   }
 }

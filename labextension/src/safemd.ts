@@ -206,3 +206,21 @@ export function closeOpenFence(markdown: string): string {
   const closing = fences.length ? fences[fences.length - 1].markup : '```';
   return markdown.replace(/\n+$/, '') + '\n' + closing;
 }
+
+/**
+ * `markdown` cut into its top-level blocks (paragraphs, headings, lists, tables, code blocks,
+ * quotes), each with the blank lines after it, so that rendering them one by one shows the same.
+ */
+export function topLevelBlocks(markdown: string): string[] {
+  parser = parser ?? new MarkdownIt('commonmark').enable(['table', 'strikethrough']);
+  const lines = markdown.split('\n');
+  const starts = parser
+    .parse(markdown, {})
+    .filter(t => t.level === 0 && t.nesting !== -1 && t.map)
+    .map(t => t.map![0]);
+  if (starts.length === 0) {
+    return markdown ? [markdown] : [];
+  }
+  starts[0] = 0; // lines before the first block (blank, or link definitions) go with it
+  return starts.map((start, i) => lines.slice(start, starts[i + 1] ?? lines.length).join('\n'));
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { answerHtml } from '../src/answerhtml';
-import { codeSpans, safeMarkdown } from '../src/safemd';
+import { codeSpans, safeMarkdown, topLevelBlocks } from '../src/safemd';
 
 interface ICase {
   name: string;
@@ -42,5 +42,16 @@ test('a partial image at the end of a growing answer is never an image', () => {
   const answer = 'See ![chart](http://127.0.0.1:8891/exfil/partial.png?secret=4';
   for (let i = 1; i <= answer.length; i++) {
     assert.ok(!safeMarkdown(answer.slice(0, i)).includes('!['));
+  }
+});
+
+test('an answer cut into top-level blocks joins back to itself', () => {
+  const answer = '# Title\n\nPara one\ncontinued.\n\n- a\n- b\n\n```py\nx = 1\n\ny = 2\n```\n\n| a |\n|---|\n| 1 |\n\n> quote\n\ntail';
+  const blocks = topLevelBlocks(answer);
+  assert.equal(blocks.join('\n'), answer);
+  assert.equal(blocks.length, 7);
+  assert.ok(blocks[3].startsWith('```py') && blocks[3].includes('y = 2'));
+  for (const c of table.cases) {
+    assert.equal(topLevelBlocks(c.expected).join('\n'), c.expected);
   }
 });
