@@ -148,7 +148,7 @@ class ChatHandler(CellmageHandler):
         earlier = []
         if conversation is not None and request.history and state.store is not None:
             earlier = await state.store.earlier_turns(conversation, request.cell_id)
-        plan = plan_answer(request, config, state.personas, earlier)
+        plan = plan_answer(request, config, state.personas, earlier, user=self.username)
         state.streams.check_capacity(self.username)
 
         sse = SSEOutput(self, tuple(config.secret_values()))

@@ -52,9 +52,14 @@ def history_messages(turns: list[Turn], budget: int) -> tuple[list[dict[str, str
 
 
 def plan_answer(
-    request: ChatRequest, config: LoadedConfig, personas: PersonaStore, earlier: list[Turn] | None = None
+    request: ChatRequest,
+    config: LoadedConfig,
+    personas: PersonaStore,
+    earlier: list[Turn] | None = None,
+    user: str | None = None,
 ) -> Plan:
-    """Resolve ``request`` against the configuration, or raise the error a client should see."""
+    """Resolve ``request`` against the configuration, or raise the error a client should see.
+    ``user`` is the principal the provider call is made for (OpenAI `user` at a gateway)."""
     settings = config.settings
     if not settings.models:
         raise NotConfigured(HOW_TO_CONFIGURE)
@@ -114,6 +119,7 @@ def plan_answer(
         max_tokens=max_tokens,
         temperature=temperature,
         alias=alias,
+        user=user,
     )
     return Plan(
         alias=alias, persona=persona, call=call, path=entry.path,

@@ -29,6 +29,7 @@ class ProviderCall:
     max_tokens: int
     temperature: float | None = None
     alias: str = ""  # the alias the client asked for, for messages
+    user: str | None = None  # the principal, sent as OpenAI `user` so a gateway attributes spend per person
 
 
 _LEADS = {

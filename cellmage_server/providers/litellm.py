@@ -120,6 +120,8 @@ class LiteLLMProvider:
         }
         if call.temperature is not None:
             kwargs["temperature"] = call.temperature
+        if call.user:
+            kwargs["user"] = call.user
         if call.api_base is not None:
             kwargs["api_base"] = call.api_base
         if call.api_key is not None:

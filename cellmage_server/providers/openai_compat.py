@@ -103,6 +103,8 @@ class OpenAICompatProvider:
         }
         if call.temperature is not None:
             body["temperature"] = call.temperature
+        if call.user:
+            body["user"] = call.user
         return body
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[ProviderEvent]:
