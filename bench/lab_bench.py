@@ -1,7 +1,5 @@
 """Benchmark of the lab plugin in Chromium (Playwright + galata, as the UI tests run): streaming a
-4,000- and an 8,000-chunk plain answer into a cell of a new notebook, and a Markdown-heavy answer
-(headings, lists, tables, code blocks; 30 KB and 60 KB) into a cell of a 70-cell notebook. Prints
-one table (median and min-max over repeats).
+4,000- and an 8,000-chunk answer into a cell. Prints one table (median and min-max over repeats).
 
     python bench/lab_bench.py [--quick]
 
@@ -31,12 +29,10 @@ def main() -> None:
     repeats = 1 if parser.parse_args().quick else 3
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "lab-bench.json"
-        out_md = Path(tmp) / "lab-bench-md.json"
         env = {
             **os.environ,
             "NODE_PATH": str(ROOT / "ui-tests" / "node_modules"),
             "CELLMAGE_BENCH_OUT": str(out),
-            "CELLMAGE_BENCH_OUT_MD": str(out_md),
             "CELLMAGE_BENCH_REPEATS": str(repeats),
         }
         playwright = ROOT / "ui-tests" / "node_modules" / ".bin" / "playwright"
@@ -45,15 +41,10 @@ def main() -> None:
             cwd=ROOT / "ui-tests", env=env, check=True, timeout=1200,
         )
         results = json.loads(out.read_text())
-        markdown = json.loads(out_md.read_text())
 
     def of(chunks: int, key: str) -> list[float]:
         return [r[key] for r in results if r["chunks"] == chunks]
 
-    def md(size: int, key: str, watch: bool | None = None) -> list[float]:
-        return [r[key] for r in markdown if r["bytes"] == size and (watch is None or r["watch"] == watch) and r[key] is not None]
-
-    md_ratios = [b / a for a, b in zip(md(30000, "scriptingMs", False), md(60000, "scriptingMs", False))]
     ratios = [b / a for a, b in zip(of(4000, "scriptingMs"), of(8000, "scriptingMs"))]
     longest = of(4000, "longestTaskMs") + of(8000, "longestTaskMs")
     rows = [
@@ -63,13 +54,6 @@ def main() -> None:
         ("main-thread scripting, 4,000 chunks", summary(of(4000, "scriptingMs"), "ms", 0), "—"),
         ("main-thread scripting, 8,000 chunks", summary(of(8000, "scriptingMs"), "ms", 0), "—"),
         ("scripting 8,000 ÷ 4,000 chunks", summary(ratios, "×", 2), "≤ 2.3×"),
-        ("Markdown answer, 70-cell notebook: longest task while streaming, 30 KB", summary(md(30000, "longestStreamingMs", False), "ms"), "≤ 50 ms"),
-        ("same, 60 KB", summary(md(60000, "longestStreamingMs", False), "ms"), "≤ 50 ms"),
-        ("longest task when the answer ends (render and typeset), 60 KB", summary(md(60000, "longestEndMs", False), "ms"), "≤ 50 ms"),
-        ("main-thread scripting, 30 KB", summary(md(30000, "scriptingMs", False), "ms", 0), "—"),
-        ("main-thread scripting, 60 KB", summary(md(60000, "scriptingMs", False), "ms", 0), "—"),
-        ("scripting 60 KB ÷ 30 KB", summary(md_ratios, "×", 2), "≤ 2.3×"),
-        ("delta's arrival → its text in the output, p95, 60 KB", summary(md(60000, "lagP95Ms", True), "ms"), "≤ 100 ms"),
     ]
     print_table(rows)
     print(f"\n({statistics.median(of(8000, 'seconds')):.1f} s for the 8,000-chunk answer)")
