@@ -42,7 +42,16 @@ def _math(state: Any, silent: bool) -> bool:
     src, pos, end = state.src, state.pos, state.posMax
     for opening, closing in _MATH:
         if src.startswith(opening, pos):
+            # Where each closing delimiter was last looked for in vain: no later opening of its kind
+            # can close either, so many unclosed ones cost one scan, not one each (quadratic).
+            if not hasattr(state, "cellmage_missing"):
+                state.cellmage_missing = {}  # one inline block's state: {(delimiter, end): position}
+            missing = state.cellmage_missing.setdefault(end, {})
+            if pos >= missing.get(closing, end + 1):
+                return False
             found = src.find(closing, pos + len(opening), end)
+            if found == -1:
+                missing[closing] = min(missing.get(closing, end + 1), pos)
             if found <= pos + len(opening):
                 return False
             if not silent:

@@ -43,7 +43,10 @@ _ENTITY_START = re.compile(r"&(?=[#A-Za-z])")
 _SCHEME = re.compile(r"(?i)(?<![a-z0-9+.\-])(javascript|vbscript|livescript|data|file)(?=\\?:)")
 _TEX = re.compile(
     r"\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|"
-    r"toggle|enclose|tooltip|action|fbox|mbox)(?![A-Za-z]))"
+    r"toggle|enclose|tooltip|action|fbox|mbox|fcolorbox|definecolor|"
+    # commands that define commands: a definition outlives its answer in JupyterLab's MathJax
+    r"def|gdef|edef|xdef|let|newcommand|renewcommand|providecommand|newenvironment|renewenvironment|"
+    r"DeclareMathOperator|empheqset)(?![A-Za-z]))"
 )
 _INLINE_IMAGE = re.compile(r"!\[[^\[\]\n\\]*\]\((https?://[^\x00-\x20)]*)")
 _ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")

@@ -26,7 +26,10 @@ COMMONMARK_HOSTILE = [c for c in HOSTILE if "found_by" not in c]
 SAFE_SCHEMES = ("http:", "https:", "mailto:")
 FORBIDDEN_TAGS = {"script", "img", "svg", "iframe", "object", "embed", "form", "button", "meta", "base", "link",
                   "style", "video", "audio", "source", "details", "body", "input", "math", "animate"}
-TEX_ACTIVE = re.compile(r"\\(href|url|require|class|cssId|style|bbox|csname|unicode|html|data)\b")
+TEX_ACTIVE = re.compile(
+    r"\\(href|url|require|class|cssId|style|bbox|csname|unicode|html|data|fcolorbox|definecolor|def|gdef|edef|let|"
+    r"newcommand|renewcommand|providecommand)(?![A-Za-z])"
+)
 
 
 class Findings(HTMLParser):

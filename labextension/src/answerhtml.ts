@@ -38,9 +38,20 @@ function math(state: MarkdownIt.StateInline, silent: boolean): boolean {
   const { src, pos, posMax: end } = state;
   for (const [opening, closing] of MATH) {
     if (src.startsWith(opening, pos)) {
+      // Where each closing delimiter was last looked for in vain: no later opening of its kind
+      // can close either, so many unclosed ones cost one scan, not one each (quadratic).
+      // JSON-free bookkeeping on this inline block's own state object: end -> delimiter -> position
+      const all: Map<number, Map<string, number>> = ((state as any).cellmageMissing ??= new Map());
+      const missing = all.get(end) ?? all.set(end, new Map()).get(end)!;
+      if (pos >= (missing.get(closing) ?? end + 1)) {
+        return false;
+      }
       let found = src.indexOf(closing, pos + opening.length);
       if (found + closing.length > end) {
         found = -1;
+      }
+      if (found === -1) {
+        missing.set(closing, Math.min(missing.get(closing) ?? end + 1, pos));
       }
       if (found <= pos + opening.length) {
         return false;

@@ -13,8 +13,14 @@ export const IMAGE_MARK = '\u{1F5BC}'; // 🖼
 
 const ENTITY_START = /&(?=[#A-Za-z])/g;
 const SCHEME = /(?<![a-z0-9+.-])(javascript|vbscript|livescript|data|file)(?=\\?:)/gi;
-const TEX =
-  /\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|toggle|enclose|tooltip|action|fbox|mbox)(?![A-Za-z]))/g;
+const TEX = new RegExp(
+  '\\\\(?=(?:href|url|require|class|cssId|style|data|html|bbox|csname|unicode|mmlToken|mathtip|texttip|' +
+    'toggle|enclose|tooltip|action|fbox|mbox|fcolorbox|definecolor|' +
+    // commands that define commands: a definition outlives its answer in JupyterLab's MathJax
+    'def|gdef|edef|xdef|let|newcommand|renewcommand|providecommand|newenvironment|renewenvironment|' +
+    'DeclareMathOperator|empheqset)(?![A-Za-z]))',
+  'g'
+);
 const INLINE_IMAGE = /!\[[^[\]\n\\]*\]\((https?:\/\/[^\x00-\x20)]*)/y;
 const ASCII_PUNCT = new Set('!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~');
 
