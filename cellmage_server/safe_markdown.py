@@ -20,7 +20,9 @@ as written (``#include <stdio.h>``, ``a < b && c``, backslashes). Outside code:
 - ``javascript:``, ``vbscript:``, ``livescript:``, ``data:`` and ``file:`` (any case, also with a
   backslash before the colon) get a zero-width space before the colon: no such link can run;
 - TeX commands that link, load, restyle or build commands (``\\href``, ``\\style``, ``\\bbox``,
-  ``\\require``, ...) get a zero-width space after the backslash: MathJax cannot run them.
+  ``\\fcolorbox``, ``\\require``, ...) and those that define commands (``\\def``, ``\\newcommand``,
+  ``\\let``, ...: JupyterLab's MathJax keeps definitions for every later formula) get a zero-width
+  space after the backslash: MathJax cannot run them.
 
 Code is what markdown-it finds: fenced and indented code blocks by line, and code spans inside
 each paragraph, heading or table cell by CommonMark's backtick rule. Escaping can change block
