@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -22,6 +23,7 @@ from .pricing import Pricing
 from .providers import Provider
 from .providers.openai_compat import OpenAICompatProvider
 from .streams import Streams
+from .answers import AnswerBoard
 
 
 @dataclass
@@ -35,6 +37,8 @@ class CellmageState:
     providers: dict[str, Provider]  # by path: "openai", and "litellm" when a model needs it
     pricing: Pricing
     store: Store | None  # conversations and the usage ledger
+    answers: AnswerBoard = field(default_factory=AnswerBoard)  # who follows what; busy cells
+    shared: Any = None  # collab.SharedNotebooks when jupyter-server-ydoc is here
     stopped: bool = False
 
     def require_config(self) -> LoadedConfig:

@@ -33,6 +33,8 @@ HINTS = {
     "shutdown": "The Jupyter server stopped: run the cell again when it is back.",
     "slow_client": "The answer was read too slowly and the server stopped it: run the cell again.",
     "disconnected": "The connection closed before the answer finished: run the cell again.",
+    "abandoned": "Run the cell again for a whole answer.",
+    "cell_busy": "Stop the running answer first, or wait for it to end.",
 }
 
 STOPPED = "*Stopped before the end of the answer.*"
@@ -105,11 +107,40 @@ def final_markdown(text: str, ending: Ending, image_origins: tuple[str, ...] = (
     return (body + "\n\n" if body.strip() else "") + ending_markdown(ending)
 
 
-def answer_bundle(text: str, ending: Ending, image_origins: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The stored output's data: ``text/html`` for every renderer, safe Markdown for the lab plugin."""
+def answer_bundle(
+    text: str, ending: Ending, image_origins: tuple[str, ...] = (), answer_id: str | None = None
+) -> dict[str, Any]:
+    """The stored output's data: ``text/html`` for every renderer, safe Markdown for the lab plugin
+    (with the answer's id, so the plugin keeps the live rendering's DOM when this replaces it)."""
     from .answer_html import answer_html
     from .safe_markdown import close_open_fence
 
     closed = close_open_fence(text).rstrip("\n")
     html = answer_html((closed + "\n\n" if closed.strip() else "") + ending_markdown(ending), image_origins)
-    return {"text/html": html, ANSWER_MIME: {"markdown": final_markdown(text, ending, image_origins)}}
+    mark: dict[str, Any] = {"markdown": final_markdown(text, ending, image_origins)}
+    if answer_id is not None:
+        mark["answer"] = {"id": answer_id}
+    return {"text/html": html, ANSWER_MIME: mark}
+
+
+# What a live answer's placeholder output shows where the lab plugin is not there to follow it
+# (and what the file keeps if nobody ever wrote its end).
+LIVE_HTML = "<p><em>This answer was still streaming when this output was written.</em></p>"
+
+
+def live_bundle(answer_id: str) -> dict[str, Any]:
+    """A live answer's placeholder: the lab plugin follows the answer by its id and renders it."""
+    return {"text/html": LIVE_HTML, ANSWER_MIME: {"markdown": "", "answer": {"id": answer_id, "live": True}}}
+
+
+def ending_from_events(
+    model: str | None, usage: dict[str, Any] | None, error: dict[str, Any] | None, elapsed_ms: int | None
+) -> Ending:
+    """An :class:`Ending` from a stream's last events (``usage``, ``error``, ``done``)."""
+    usage = usage or {}
+    code = (error or {}).get("code")
+    return Ending(
+        model=model, prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+        cost_usd=usage.get("cost_usd"), elapsed_s=None if elapsed_ms is None else elapsed_ms / 1000,
+        error_code=code, error_message=(error or {}).get("message"), stopped=code in ("cancelled", "abandoned"),
+    )

@@ -6,6 +6,7 @@
     ├── BadRequest                   400     -        a field is missing, wrong or not accepted
     ├── Forbidden                    403     -        the model exists but the admin did not allow it
     ├── NotFound                     404     -        unknown model, persona or stream
+    ├── CellBusy                     409     -        the notebook cell is answering already
     ├── PayloadTooLarge              413     -        the body is over ``limits.max_body_bytes``
     ├── TooManyStreams               429     -        this user already has ``limits.max_streams_per_user``
     ├── NotConfigured                503     -        no model is configured on this server
@@ -52,6 +53,12 @@ class Forbidden(CellmageError):
 
 class NotFound(CellmageError):
     status, code = 404, "not_found"
+
+
+class CellBusy(CellmageError):
+    """One answer per notebook cell, whoever asks (another page, a kernel)."""
+
+    status, code = 409, "cell_busy"
 
 
 class PayloadTooLarge(CellmageError):

@@ -27,9 +27,10 @@ from tornado.iostream import StreamClosedError
 from ._version import __version__
 from .config import Limits
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
-from .errors import BadRequest, CellmageError, PayloadTooLarge, Shutdown, http_error, redact, redact_values, sse_error
+from .answers import AnswerRecord, ending_data, stored_output
+from .errors import BadRequest, CellmageError, NotFound, PayloadTooLarge, Shutdown, http_error, redact, redact_values
 from .history import LedgerEntry, Store, Turn, conversation_path, totals
-from .outputs import Discard, SSEOutput
+from .outputs import Discard, FollowerOutput, SSEOutput, ending_frames
 from .principal import principal
 from .relay import Outcome, Relay
 from .resolve import HOW_TO_CONFIGURE, plan_answer
@@ -95,6 +96,28 @@ class CellmageHandler(APIHandler):
         assert state.store is not None
         return state.store
 
+    def visible(self, answer_id: str) -> AnswerRecord:
+        """An answer this user may follow, settle or stop: any answer of a notebook cell (whoever
+        can open this server can open the notebook), else only their own."""
+        record = self.cellmage.answers.get(answer_id)
+        if record.conversation is None and record.owner != self.username:
+            raise NotFound(f"No answer with id {answer_id!r} is known to this server.")
+        return record
+
+    async def settle(self, record: AnswerRecord) -> None:
+        """Write an ended answer into its cell of the live shared notebook (real-time
+        collaboration), once; nothing when collaboration is absent or the notebook is not open."""
+        state = self.cellmage
+        if record.written or record.ending is None or record.conversation is None or record.cell_id is None:
+            return
+        if state.shared is None or not state.shared.available:
+            return
+        origins = tuple(state.config.settings.image_origins) if state.config else ()
+        record.written = True  # one writer: a second settle while this one awaits does nothing
+        record.written = await state.shared.replace_output(
+            record.conversation, record.cell_id, record.id, stored_output(record, origins)
+        )
+
     def touch(self) -> None:
         """Count a running answer as server activity, so idle cullers leave the server up."""
         # ServerApp.last_activity() reads every setting whose name ends with "_last_activity".
@@ -150,6 +173,7 @@ class ChatHandler(CellmageHandler):
             earlier = await state.store.earlier_turns(conversation, request.cell_id)
         plan = plan_answer(request, config, state.personas, earlier, user=self.username)
         state.streams.check_capacity(self.username)
+        state.answers.check_cell(conversation, request.cell_id)
 
         sse = SSEOutput(self, tuple(config.secret_values()))
         relay = Relay(
@@ -164,6 +188,12 @@ class ChatHandler(CellmageHandler):
         self._relay = relay
         persona = plan.persona.name if plan.persona else None
         with state.streams.running(relay):
+            # On the board from here to the end: followers see it, its cell is taken.
+            record = state.answers.open(
+                relay.id, owner=self.username, conversation=conversation, cell_id=request.cell_id,
+                model=plan.alias, persona=persona,
+            )
+            sse.tee = functools.partial(state.answers.text, record)
             if request.stream:
                 self.set_status(200)
                 self.set_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -187,12 +217,20 @@ class ChatHandler(CellmageHandler):
                 except Exception:  # a price entry of the wrong shape: the answer stands, unpriced
                     self.log.exception("cellmage: could not price an answer of %s", plan.alias)
             self._log_answer(outcome, plan.alias)
+            # The asker went away mid-answer (a page closed, a kernel died): for everyone else the
+            # answer ends as abandoned, and where the notebook is shared live the server writes it.
+            abandoned = relay.silent and request.stream and outcome.error is not None
+            ending = ending_data(outcome, abandoned=abandoned)
+            # The cell is free before `done` goes out: its asker may ask again at once.
+            state.answers.end(record, ending, outcome.text)
+            if abandoned:
+                await self.settle(record)
             # Stored before `done` goes out: a client that asks for the next cell as soon as this
             # answer is done must find this turn in the history.
             await self._remember(request, conversation, plan.alias, persona, outcome)
             # Still running until the client has its last byte (or is cut off).
             if request.stream:
-                await self._end_stream(relay, outcome, config.settings.timeouts.client_behind)
+                await self._end_stream(relay, ending, config.settings.timeouts.client_behind)
             else:
                 self._answer_whole(relay, plan.alias, outcome)
 
@@ -230,16 +268,10 @@ class ChatHandler(CellmageHandler):
         except (sqlite3.Error, RuntimeError) as e:  # the answer stands; the log says what was not kept
             self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
 
-    async def _end_stream(self, relay: Relay, outcome: Outcome, patience: float) -> None:
+    async def _end_stream(self, relay: Relay, ending: dict[str, Any], patience: float) -> None:
         if relay.silent:
             return  # the client is gone
-        tail = b""
-        if outcome.usage is not None:
-            tail += frame("usage", usage_data(outcome.usage))
-        if outcome.error is not None:
-            tail += frame("error", sse_error(outcome.error))
-        tail += frame("done", {"finish_reason": outcome.finish_reason, "elapsed_ms": outcome.elapsed_ms})
-        self.write(tail)
+        self.write(ending_frames(ending))
         try:
             await asyncio.wait_for(self.flush(), patience)
         except asyncio.TimeoutError:  # a client that does not read: stop holding its answer
@@ -288,10 +320,91 @@ class CancelHandler(CellmageHandler):
     @authorized
     @mapped
     async def post(self, stream_id: str) -> None:
-        """Stop one of the current user's running answers; its stream ends with ``cancelled``."""
-        self.cellmage.streams.get(stream_id, self.username).cancel()
+        """Stop a running answer: the user's own, or any of a notebook cell (a collaborator's stop
+        button); its stream ends with ``cancelled``."""
+        owner = self.username
+        try:
+            owner = self.visible(stream_id).owner
+        except NotFound:
+            pass  # an answer without a cell: only its owner finds it below
+        self.cellmage.streams.get(stream_id, owner).cancel()
         self.set_status(204)
         self.finish()
+
+
+class AnswerHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    @mapped
+    async def get(self, answer_id: str) -> None:
+        """One answer as the board has it: where it is, its text so far, how it ended (if it did)."""
+        record = self.visible(answer_id)
+        self.finish(dumps({**record.start_data(), "text": record.text, "ending": record.ending, "written": record.written}))
+
+
+class SettleHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    @mapped
+    async def post(self, answer_id: str) -> None:
+        """Write an ended answer into its cell of the live shared notebook (a page that opened the
+        notebook found the answer's live placeholder). ``{"written": bool}``: false when there is
+        no real-time collaboration here; the page then writes it into its own notebook."""
+        record = self.visible(answer_id)
+        if record.ending is None:
+            raise BadRequest(f"The answer {answer_id!r} is still running; follow it instead.")
+        await self.settle(record)
+        self.finish(dumps({"written": record.written}))
+
+
+class FollowHandler(CellmageHandler):
+    """``GET answers/{id}/events``: follow an answer someone else asked (a collaborator's page, or
+    the lab plugin rendering a kernel's ``%%llm`` answer). The same events as the asker's stream:
+    ``start`` (with the notebook and cell), the text so far as one ``delta``, every later
+    ``delta``, then ``usage``, ``error`` and ``done``. A follower cannot slow the answer down."""
+
+    _follow: tuple[AnswerRecord, FollowerOutput] | None = None
+
+    async def prepare(self) -> None:
+        self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
+        await super().prepare()
+
+    @web.authenticated
+    @authorized
+    @mapped
+    async def get(self, answer_id: str) -> None:
+        state = self.cellmage
+        record = self.visible(answer_id)
+        limits = state.config.settings.limits if state.config else Limits()
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        output = FollowerOutput(self, max_backlog=limits.stream_buffer_bytes)
+        output.send(comment("cellmage") + frame("start", record.start_data()))
+        self._follow = (record, output)
+        state.answers.follow(record, output)
+        try:
+            while not output.ended.done():  # ends with the answer, or when this page goes away
+                try:
+                    await asyncio.wait_for(asyncio.shield(output.ended), limits.ping_interval)
+                except asyncio.TimeoutError:
+                    output.ping()
+        finally:
+            state.answers.unfollow(record, output)
+        await output.drained(0)  # the last events are in the socket (or the page is gone)
+        if not self._finished:
+            try:
+                self.finish()
+            except StreamClosedError:
+                pass
+
+    def on_connection_close(self) -> None:
+        if self._follow is not None:
+            record, output = self._follow
+            self.cellmage.answers.unfollow(record, output)
+            if not output.ended.done():
+                output.ended.set_result(None)
+        super().on_connection_close()
 
 
 class ModelsHandler(CellmageHandler):
@@ -401,6 +514,9 @@ class UsageHandler(CellmageHandler):
 default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     ("chat", ChatHandler),
     (r"chat/([0-9a-f]{32})/cancel", CancelHandler),
+    (r"answers/([0-9a-f]{32})", AnswerHandler),
+    (r"answers/([0-9a-f]{32})/events", FollowHandler),
+    (r"answers/([0-9a-f]{32})/settle", SettleHandler),
     ("models", ModelsHandler),
     ("personas", PersonasHandler),
     ("status", StatusHandler),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from tornado import web
 
@@ -26,6 +28,8 @@ class SSEOutput:
         self.backlog = 0
         self._waiter: asyncio.Future[None] | None = None
         self._wait_for = 0
+        # Who else takes the text as it went out (the answer board, for followers).
+        self.tee: Callable[[str], None] | None = None
 
     def send(self, data: bytes) -> None:
         self._handler.write(data)
@@ -51,10 +55,49 @@ class SSEOutput:
         await self._waiter
 
     def text(self, text: str) -> None:
-        self.send(frame("delta", {"text": self._redactor.feed(text)}))
+        text = self._redactor.feed(text)
+        self.send(frame("delta", {"text": text}))
+        if self.tee is not None:
+            self.tee(text)
 
     def ping(self) -> None:
         self.send(comment("ping"))
+
+
+def ending_frames(ending: dict[str, Any]) -> bytes:
+    """The last events of a stream (see answers.ending_data): usage when known, the error if
+    any, then ``done``."""
+    tail = b""
+    if ending.get("usage") is not None:
+        tail += frame("usage", ending["usage"])
+    if ending.get("error") is not None:
+        tail += frame("error", ending["error"])
+    return tail + frame("done", ending["done"])
+
+
+class FollowerOutput(SSEOutput):
+    """A follower's stream (``GET answers/{id}/events``): the answer's text as its asker got it,
+    then its end. A follower never holds the answer back: one that falls more than
+    ``max_backlog`` bytes behind is cut with ``slow_client``."""
+
+    def __init__(self, handler: web.RequestHandler, max_backlog: int) -> None:
+        super().__init__(handler)  # the board's text is redacted already
+        self.max_backlog = max_backlog
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def text(self, text: str) -> None:
+        if self.ended.done():
+            return
+        self.send(frame("delta", {"text": text}))
+        if self.backlog > self.max_backlog:
+            message = "This page read the answer too slowly to follow it; the cell shows it when it ends."
+            self.end({"error": {"code": "slow_client", "message": message},
+                      "done": {"finish_reason": "error", "elapsed_ms": 0}})
+
+    def end(self, ending: dict[str, Any]) -> None:
+        if not self.ended.done():
+            self.send(ending_frames(ending))
+            self.ended.set_result(None)
 
 
 class Discard:

@@ -39,10 +39,10 @@ async def loaded(kernel: Kernel) -> Kernel:
 
 
 def streamed_before_the_answer(run) -> str:
-    """The stdout text that arrived before the final Markdown display."""
+    """The stdout text that arrived before the final Markdown display (the one after clear_output)."""
     out = []
     for m in run.messages:
-        if m["msg_type"] == "display_data":
+        if m["msg_type"] == "clear_output":
             break
         if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
             out.append(m["content"]["text"])
@@ -110,9 +110,15 @@ async def test_the_answer_ends_as_one_markdown_output_with_a_status_line(kernel,
     run = await kernel.run("%%llm --stream\nhi")
 
     displays = run.of_type("display_data")
-    assert len(displays) == 1
-    data = displays[0]["content"]["data"]
+    # The live placeholder (the lab plugin follows the answer by its id), then the stored answer.
+    assert len(displays) == 2
+    placeholder = displays[0]["content"]["data"]
+    assert set(placeholder) == {"text/plain", "application/vnd.cellmage.answer+json"}
+    mark = placeholder["application/vnd.cellmage.answer+json"]
+    assert mark["markdown"] == "" and mark["answer"]["live"] is True and len(mark["answer"]["id"]) == 32
+    data = displays[1]["content"]["data"]
     assert set(data) == {"text/html", "application/vnd.cellmage.answer+json"}  # HTML we wrote, no JavaScript
+    assert data["application/vnd.cellmage.answer+json"]["answer"] == {"id": mark["answer"]["id"]}
     assert "<p>word0 word1" in data["text/html"] and "gpt-4o-mini · 7 → 3 tokens" in data["text/html"]
     text = data["application/vnd.cellmage.answer+json"]["markdown"]
     assert text.startswith("word0 word1")

@@ -133,6 +133,7 @@ class LlmMagics(Magics):
                         display.delta(data["text"])
                     elif name == "start":
                         ending.model = data.get("model")
+                        display.start(data["id"])
                     elif name == "usage":
                         ending.prompt_tokens = data.get("prompt_tokens")
                         ending.completion_tokens = data.get("completion_tokens")

@@ -3,15 +3,15 @@
  * stop it, pick the default model, show the server's status.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Dialog, InputDialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Cell, ICodeCellModel } from '@jupyterlab/cells';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ServerConnection } from '@jupyterlab/services';
 import { LabIcon, stopIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { RenderScheduler } from './coalesce';
-import { answerBundle, errorLine, escapeText, IEnding, liveBundle } from './ending';
+import { answerBundle, endingFromEvents, errorLine, escapeText, IEnding, IStreamEnd, liveMarker } from './ending';
+import { LiveAnswer, liveAnswers } from './live';
 import { ANSWER_MIME } from './mime';
 import { FlagError, splitCell } from './flags';
 import { AnswerOutput, IAnswerMeta } from './output';
@@ -151,78 +151,84 @@ export function registerCommands(
     changed();
 
     let text = '';
+    let answer: LiveAnswer | null = null;
     const meta: IAnswerMeta = {};
     const ending: IEnding = { model: chosen.model };
+    const end: IStreamEnd = {};
     const started = performance.now();
     const origins = allowedImageOrigins();
-    const scheduler = new RenderScheduler(() => output.render(liveBundle(text, origins), meta), prefs.renderInterval);
-    output.begin();
     let failure: string | null = null;
-    let done = false;
+    let busyElsewhere: string | null = null;
     try {
       await streamAnswer(
         body,
         ({ event, data }) => {
           if (event === 'delta') {
             text += data.text;
-            if (live) {
-              scheduler.changed(text.length);
-            }
+            answer?.append(data.text);
           } else if (event === 'start') {
             meta.model = ending.model = data.model;
             meta.persona = data.persona;
+            // The cell gets the answer's placeholder once; this page's renderer and every other
+            // page's follow the answer by its id until the stored answer replaces it.
+            answer = liveAnswers.local(data.id, model.id, data.model, !live);
+            output.begin();
+            output.render(liveMarker(data.id), meta);
           } else if (event === 'usage') {
-            meta.usage = data;
-            ending.prompt_tokens = data.prompt_tokens;
-            ending.completion_tokens = data.completion_tokens;
-            ending.cost_usd = data.cost_usd;
+            meta.usage = end.usage = data;
           } else if (event === 'error') {
-            meta.error = data;
-            ending.error_code = data.code;
-            ending.error_message = data.message;
+            meta.error = end.error = data;
             if (data.code === 'cancelled') {
-              meta.stopped = ending.stopped = true;
+              meta.stopped = true;
             }
           } else if (event === 'done') {
-            done = true;
+            end.done = data;
             meta.finish_reason = data.finish_reason;
             meta.elapsed_ms = data.elapsed_ms;
           }
         },
         controller.signal
       );
-      if (!done && !ending.error_code) {
-        ending.error_code = 'disconnected'; // the stream ended without its last event
+      if (!end.done && !end.error) {
+        end.error = { code: 'disconnected', message: '' }; // the stream ended without its last event
       }
     } catch (error) {
       if (controller.signal.aborted) {
-        meta.stopped = ending.stopped = true;
-      } else if (text) {
-        ending.error_code = 'disconnected';
-        ending.error_message = describeFailure(error);
+        meta.stopped = true;
+        end.error = end.error ?? { code: 'cancelled', message: '' };
+      } else if (error instanceof CellmageRequestError && error.status === 409) {
+        busyElsewhere = error.message; // another page's or a kernel's answer: leave the cell alone
+      } else if (answer !== null) {
+        end.error = { code: 'disconnected', message: describeFailure(error) };
       } else {
         failure = describeFailure(error);
       }
     } finally {
       meta.elapsed_ms = meta.elapsed_ms ?? Math.round(performance.now() - started);
-      ending.elapsed_s = meta.elapsed_ms / 1000;
-      scheduler.dispose();
-      if (!failure) {
-        output.render(answerBundle(text, ending, origins), meta);
-      }
-      if (ending.error_code && ending.error_code !== 'cancelled') {
-        output.problem(`CellMage: ${errorLine(ending)}`);
-      }
-      if (failure) {
+      end.done = end.done ?? { elapsed_ms: meta.elapsed_ms };
+      Object.assign(ending, endingFromEvents(ending.model, end));
+      const id = (answer as LiveAnswer | null)?.id;
+      if (id !== undefined) {
+        output.render(answerBundle(text, ending, origins, id), meta);
+        (answer as LiveAnswer | null)?.finish(end);
+        liveAnswers.release(id);
+      } else if (failure) {
+        output.begin();
         output.problem(failure);
+      }
+      if (id !== undefined && ending.error_code && ending.error_code !== 'cancelled') {
+        output.problem(`CellMage: ${errorLine(ending)}`);
       }
       running.delete(model.id);
       cell.node.classList.remove(STREAMING_CLASS);
       cell.node.removeAttribute('aria-busy');
-      if (panel) {
+      if (panel && id !== undefined) {
         panel.context.model.dirty = true;
       }
       changed();
+      if (busyElsewhere !== null) {
+        Notification.warning(`CellMage: ${busyElsewhere}`, { autoClose: 8000 });
+      }
     }
   }
 
@@ -245,14 +251,21 @@ export function registerCommands(
         current.abort(); // a second press stops rather than starting another answer
         return;
       }
+      const elsewhere = liveAnswers.runningIn(cell.model.id);
+      if (elsewhere) {
+        // Answering from another page or a kernel: the stop control stops that answer.
+        await requestAPI(`chat/${elsewhere.id}/cancel`, { method: 'POST' }).catch(() => undefined);
+        return;
+      }
       await ask(cell);
     }
   });
 
   function activeRunning(): boolean {
     const cell = activeCodeCell();
-    return cell !== null && running.has(cell.model.id);
+    return cell !== null && (running.has(cell.model.id) || liveAnswers.runningIn(cell.model.id) !== null);
   }
+  liveAnswers.cellsChanged.connect(changed);
 
   app.commands.addCommand(CommandIDs.stop, {
     label: 'Stop the LLM Answers',

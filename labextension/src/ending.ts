@@ -18,7 +18,9 @@ export const HINTS: Record<string, string> = {
   internal: 'The server failed while relaying the answer: try again; its log says more.',
   shutdown: 'The Jupyter server stopped: run the cell again when it is back.',
   slow_client: 'The answer was read too slowly and the server stopped it: run the cell again.',
-  disconnected: 'The connection closed before the answer finished: run the cell again.'
+  disconnected: 'The connection closed before the answer finished: run the cell again.',
+  abandoned: 'Run the cell again for a whole answer.',
+  cell_busy: 'Stop the running answer first, or wait for it to end.'
 };
 
 export const STOPPED = '*Stopped before the end of the answer.*';
@@ -88,17 +90,64 @@ export function finalMarkdown(text: string, e: IEnding, imageOrigins: readonly s
   return (body.trim() ? body + '\n\n' : '') + endingMarkdown(e);
 }
 
+/** The ANSWER_MIME data: the safe Markdown, and which answer it is (live: still streaming). */
+export interface IAnswerMark {
+  markdown: string;
+  answer?: { id: string; live?: boolean };
+}
+
 /** An answer output's data: text/html for every renderer, safe Markdown for this extension's. */
 export interface IAnswerBundle {
   'text/html': string;
-  [ANSWER_MIME]: { markdown: string };
+  [ANSWER_MIME]: IAnswerMark;
 }
 
 /** The stored answer once it ended (the same as answer_bundle in ending.py). */
-export function answerBundle(text: string, e: IEnding, imageOrigins: readonly string[] = []): IAnswerBundle {
+export function answerBundle(
+  text: string,
+  e: IEnding,
+  imageOrigins: readonly string[] = [],
+  answerId?: string
+): IAnswerBundle {
   const closed = closeOpenFence(text).replace(/\n+$/, '');
   const html = answerHtml((closed.trim() ? closed + '\n\n' : '') + endingMarkdown(e), imageOrigins);
-  return { 'text/html': html, [ANSWER_MIME]: { markdown: finalMarkdown(text, e, imageOrigins) } };
+  const mark: IAnswerMark = { markdown: finalMarkdown(text, e, imageOrigins) };
+  if (answerId !== undefined) {
+    mark.answer = { id: answerId };
+  }
+  return { 'text/html': html, [ANSWER_MIME]: mark };
+}
+
+/** What a live answer's placeholder shows where this extension is not there to follow it. */
+export const LIVE_HTML = '<p><em>This answer was still streaming when this output was written.</em></p>';
+
+/** A live answer's placeholder (live_bundle in ending.py): this extension follows it by id. */
+export function liveMarker(answerId: string): IAnswerBundle {
+  return { 'text/html': LIVE_HTML, [ANSWER_MIME]: { markdown: '', answer: { id: answerId, live: true } } };
+}
+
+/** The last events of a stream: usage, error, done (their data as the server sent it). */
+export interface IStreamEnd {
+  // JSON boundary: the events' data.
+  usage?: any;
+  error?: { code: string; message: string } | null;
+  done?: { finish_reason?: string; elapsed_ms?: number } | null;
+}
+
+/** An ending from a stream's last events (ending_from_events in ending.py). */
+export function endingFromEvents(model: string | null | undefined, end: IStreamEnd): IEnding {
+  const code = end.error?.code ?? null;
+  const elapsed = end.done?.elapsed_ms;
+  return {
+    model,
+    prompt_tokens: end.usage?.prompt_tokens ?? null,
+    completion_tokens: end.usage?.completion_tokens ?? null,
+    cost_usd: end.usage?.cost_usd ?? null,
+    elapsed_s: elapsed === undefined || elapsed === null ? null : elapsed / 1000,
+    error_code: code,
+    error_message: end.error?.message ?? null,
+    stopped: code === 'cancelled' || code === 'abandoned'
+  };
 }
 
 /** The answer while it streams: safe in the notebook model at every moment (autosave may store it). */

@@ -5,6 +5,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { CommandIDs, ICellmageSettings, registerCommands } from './commands';
+import { liveSettings } from './live';
 import { setImageOrigins } from './render';
 import { IStatus, requestAPI } from './request';
 
@@ -30,6 +31,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (loaded) {
         current = { ...DEFAULTS, ...(loaded.composite as Partial<ICellmageSettings>) };
       }
+      liveSettings.renderInterval = current.renderInterval;
     };
     read();
     loaded?.changed.connect(read);

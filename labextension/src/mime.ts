@@ -7,14 +7,29 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import { BlockRenderer } from './render';
-
 import { ANSWER_MIME } from './answermime';
+import { RenderScheduler } from './coalesce';
+import { endingFromEvents, finalMarkdown } from './ending';
+import { LiveAnswer, liveAnswers, liveSettings } from './live';
+import { allowedImageOrigins, BlockRenderer } from './render';
+import { safeMarkdown } from './safemd';
 
 export { ANSWER_MIME };
 
+/** On a live answer's renderer; an output area holding one hides the kernel's plain-text
+ * fallback of the same answer (style/base.css). */
+const LIVE_CLASS = 'jp-cellmage-Live';
+const STREAMING_CLASS = 'jp-cellmage-streaming';
+
+/** Renderers of live answers whose output was just replaced (a kernel's final display after
+ * clear_output): the replacing output, same answer id, takes their blocks over. */
+const retired = new Map<string, BlockRenderer>();
+const RETIRED_MS = 10000;
+
 export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
   private readonly _blocks: BlockRenderer;
+  private _live: LiveAnswer | null = null;
+  private _scheduler: RenderScheduler | null = null;
 
   constructor(options: IRenderMime.IRendererOptions) {
     super();
@@ -28,9 +43,104 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     // JSON boundary: the mark's data as stored; anything unexpected renders as nothing.
-    const markdown = (model.data[ANSWER_MIME] as any)?.markdown;
-    await this._blocks.render(typeof markdown === 'string' ? markdown : '');
+    const mark = model.data[ANSWER_MIME] as any;
+    const markdown = typeof mark?.markdown === 'string' ? mark.markdown : '';
+    const id = typeof mark?.answer?.id === 'string' ? (mark.answer.id as string) : null;
+    if (id !== null && mark.answer.live === true) {
+      // A live answer's placeholder: its text comes from the page (its asker) or the server.
+      this._follow(id);
+      return;
+    }
+    this._unfollow();
+    const previous = id !== null ? retired.get(id) : undefined;
+    if (previous) {
+      retired.delete(id!);
+      this._blocks.adopt(previous);
+    }
+    await this._blocks.render(markdown);
   }
+
+  dispose(): void {
+    if (this._live !== null) {
+      const id = this._live.id;
+      retired.set(id, this._blocks);
+      setTimeout(() => retired.get(id) === this._blocks && retired.delete(id), RETIRED_MS);
+    }
+    this._unfollow();
+    super.dispose();
+  }
+
+  protected onAfterAttach(): void {
+    this._markCell();
+  }
+
+  private _follow(id: string): void {
+    if (this._live?.id === id) {
+      return;
+    }
+    this._unfollow();
+    this.addClass(LIVE_CLASS);
+    this._live = liveAnswers.follow(id);
+    this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval);
+    this._live.changed.connect(this._changed, this);
+    this._changed();
+  }
+
+  private _unfollow(): void {
+    if (this._live === null) {
+      return;
+    }
+    this._live.changed.disconnect(this._changed, this);
+    liveAnswers.release(this._live.id);
+    this._live = null;
+    this._scheduler?.dispose();
+    this._scheduler = null;
+    this.removeClass(LIVE_CLASS);
+    this._markCell();
+  }
+
+  private _changed(): void {
+    const live = this._live!;
+    if (live.end !== null) {
+      this._scheduler!.flush();
+    } else if (live.text) {
+      this._scheduler!.changed(live.text.length);
+    }
+    this._markCell();
+  }
+
+  /** The live answer as it is now: the text so far, or the whole answer once it ended. */
+  private _show(): Promise<void> {
+    const live = this._live;
+    if (live === null) {
+      return Promise.resolve();
+    }
+    const origins = allowedImageOrigins();
+    const markdown =
+      live.end !== null
+        ? finalMarkdown(live.text, endingFromEvents(live.model, live.end), origins)
+        : safeMarkdown(live.text, origins);
+    return this._blocks.render(markdown);
+  }
+
+  /** Every page shows a cell that is answering as busy, whoever asked. (The asker's own page
+   * marks its cell itself, in commands.ts.) */
+  private _markCell(): void {
+    const cell = this.node.closest('.jp-Cell');
+    const busy = this._live !== null && !this._live.local && this._live.end === null;
+    if (cell === null || (!busy && !this._marked)) {
+      return;
+    }
+    this._marked = busy;
+    cell.classList.toggle(STREAMING_CLASS, busy);
+    if (busy) {
+      cell.setAttribute('aria-busy', 'true');
+    } else {
+      cell.removeAttribute('aria-busy');
+    }
+  }
+
+  private _marked = false;
 }
 
 export const answerRendererFactory: IRenderMime.IRendererFactory = {

@@ -1,15 +1,17 @@
 /**
- * An answer in a code cell's outputs: one `display_data` with the answer as HTML any renderer
- * shows safely (`text/html`, answerhtml.ts) and, under the ANSWER_MIME mark that selects this
- * extension's renderer (mime.ts), as safe Markdown (safemd.ts); replaced in place
- * as the answer grows (at the pace the RenderScheduler allows), with model, usage and timing in
- * its metadata; problems as a themed `stderr` stream output after it. The cell's execution count
- * is left alone.
+ * An answer in a code cell's outputs: one `display_data`, written twice. When the answer starts,
+ * a live placeholder (ending.ts: liveMarker) that every page showing the notebook renders by
+ * following the answer (mime.ts, live.ts); when it ends, the stored answer (answerBundle): HTML
+ * any renderer shows safely and, under the ANSWER_MIME mark, safe Markdown, with model, usage and
+ * timing in its metadata. So the notebook model (and, under real-time collaboration, every
+ * collaborator and the document store) gets the answer once, not once per update. Problems come
+ * as a themed `stderr` stream output after it.
  */
 import { ICodeCellModel } from '@jupyterlab/cells';
 import * as nbformat from '@jupyterlab/nbformat';
 import { PartialJSONObject } from '@lumino/coreutils';
 
+import { ANSWER_MIME } from './answermime';
 import { IAnswerBundle } from './ending';
 
 export interface IAnswerMeta {
@@ -23,30 +25,41 @@ export interface IAnswerMeta {
   error?: { code: string; message: string };
 }
 
-export class AnswerOutput {
-  private _index = -1;
+/** The answer id an output's ANSWER_MIME data carries, if any. */
+export function answerIdOf(output: nbformat.IOutput): string | null {
+  // JSON boundary: an output as stored.
+  const mark = (output.data as any)?.[ANSWER_MIME];
+  const id = mark?.answer?.id;
+  return typeof id === 'string' ? id : null;
+}
 
+export class AnswerOutput {
   constructor(private readonly _model: ICodeCellModel) {}
 
   /** Clear the cell's outputs (and its execution count: the kernel did not run it) for a new answer. */
   begin(): void {
     this._model.outputs.clear();
     this._model.executionCount = null;
-    this._index = -1;
   }
 
-  /** Show the answer so far (see ending.ts: answerBundle, liveBundle) and its metadata. */
+  /** Write the answer's output (see ending.ts: liveMarker, answerBundle) with its metadata: in
+   * place of the output of the same answer id, wherever it is now (a collaborator may have
+   * added or removed outputs meanwhile), else after the outputs. */
   render(bundle: IAnswerBundle, meta: IAnswerMeta): void {
     const output: nbformat.IDisplayData = {
       output_type: 'display_data',
       data: bundle as unknown as nbformat.IMimeBundle,
       metadata: { cellmage: meta as unknown as PartialJSONObject }
     };
-    if (this._index === -1) {
-      this._index = this._model.outputs.add(output) - 1;
-    } else {
-      this._model.outputs.set(this._index, output);
+    const id = answerIdOf(output);
+    const outputs = this._model.outputs;
+    for (let i = 0; id !== null && i < outputs.length; i++) {
+      if (answerIdOf(outputs.get(i).toJSON()) === id) {
+        outputs.set(i, output);
+        return;
+      }
     }
+    outputs.add(output);
   }
 
   /** A problem, said so a person knows what to do; themed as an error by JupyterLab. */

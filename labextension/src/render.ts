@@ -172,6 +172,19 @@ export class BlockRenderer {
     return this._running;
   }
 
+  /** Take over the blocks another renderer of the same answer shows (its output was just replaced
+   * by this one's): they move here instead of being rendered again. */
+  adopt(other: BlockRenderer): void {
+    if (this._blocks.length || this._running || other._running) {
+      return; // mid-render: render afresh instead
+    }
+    this._blocks = other._blocks;
+    other._blocks = [];
+    for (const block of this._blocks) {
+      this._host.append(block.node);
+    }
+  }
+
   private async _render(markdown: string): Promise<void> {
     const sources = topLevelBlocks(markdown);
     let kept = 0;

@@ -116,8 +116,13 @@ export async function streamAnswer(
     }
     throw new CellmageRequestError(message, response.status);
   }
+  await readEvents(response.body, onEvent);
+}
+
+/** Call `onEvent` for each SSE event of `body` until it ends. */
+async function readEvents(body: ReadableStream<Uint8Array>, onEvent: (event: IAnswerEvent) => void): Promise<void> {
   const parser = new SSEParser();
-  const reader = response.body.getReader();
+  const reader = body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     const events = done ? parser.end() : parser.push(value);
@@ -128,4 +133,50 @@ export async function streamAnswer(
       return;
     }
   }
+}
+
+/**
+ * GET `answers/{id}/events`: follow an answer asked elsewhere (another page, a kernel). The same
+ * events as the asker's stream: `start`, the text so far as one `delta`, later deltas, the end.
+ */
+export async function followAnswer(
+  id: string,
+  onEvent: (event: IAnswerEvent) => void,
+  signal: AbortSignal,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const url = URLExt.join(settings.baseUrl, API_PATH, 'answers', id, 'events');
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, { signal, headers: { Accept: 'text/event-stream' } }, settings);
+  } catch (error) {
+    if (signal.aborted) {
+      throw error;
+    }
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok || !response.body) {
+    let message = response.statusText;
+    try {
+      message = JSON.parse(await response.text()).message ?? message;
+    } catch {
+      // not JSON: the status says it
+    }
+    throw new CellmageRequestError(message, response.status);
+  }
+  await readEvents(response.body, onEvent);
+}
+
+/** `GET answers/{id}`: an answer as the server's board has it. */
+export interface IAnswerRecord {
+  id: string;
+  model: string | null;
+  persona: string | null;
+  conversation: string | null;
+  cell_id: string | null;
+  running: boolean;
+  text: string;
+  // JSON boundary: the stream's last events' data.
+  ending: { usage?: any; error?: { code: string; message: string } | null; done: any } | null;
+  written: boolean;
 }

@@ -27,13 +27,25 @@ async function promptCell(page: IJupyterLabPageFixture, source: string) {
 const askButton = (page: IJupyterLabPageFixture) =>
   page.locator('.jp-cell-toolbar [data-command="cellmage:run-cell"]').first();
 
-/** Record when the active cell's output model changes, from inside the page. */
+/** Record, from inside the page, when the active cell's output model changes and when the text
+ * its output area shows grows. */
 async function watchOutputs(page: IJupyterLabPageFixture) {
   await page.evaluate(() => {
     const panel = (window as any).jupyterapp.shell.currentWidget;
+    const cell = panel.content.activeCell;
     const stamps: number[] = [];
+    const shown: number[] = [];
     (window as any).cellmageStamps = stamps;
-    panel.content.activeCell.model.outputs.changed.connect(() => stamps.push(performance.now()));
+    (window as any).cellmageShown = shown;
+    cell.model.outputs.changed.connect(() => stamps.push(performance.now()));
+    let length = 0;
+    new MutationObserver(() => {
+      const now = (cell.node.querySelector('.jp-OutputArea')?.textContent ?? '').length;
+      if (now > length) {
+        length = now;
+        shown.push(performance.now());
+      }
+    }).observe(cell.node, { childList: true, subtree: true, characterData: true });
   });
 }
 
@@ -49,11 +61,15 @@ test.describe('Ask the LLM from a cell', () => {
     await askButton(page).click();
 
     await expect(outputText(page)).toContainText('word29', { timeout: 20000 });
-    const stamps: number[] = await page.evaluate(() => (window as any).cellmageStamps);
-    // The output changed many times, spread over the ~1.8 s the provider took: streamed, not at the end
-    expect(stamps.length).toBeGreaterThan(5);
-    expect(stamps[stamps.length - 1] - stamps[0]).toBeGreaterThan(800);
     await expect(page.locator('.jp-Cell').first()).not.toHaveClass(/jp-cellmage-streaming/);
+    const shown: number[] = await page.evaluate(() => (window as any).cellmageShown);
+    // The text on screen grew many times, spread over the ~1.8 s the provider took: streamed
+    expect(shown.length).toBeGreaterThan(5);
+    expect(shown[shown.length - 1] - shown[0]).toBeGreaterThan(800);
+    // ... while the notebook's model got the answer once: cleared, the live placeholder, the
+    // stored answer (collaborators and the document store get no per-update copies).
+    const stamps: number[] = await page.evaluate(() => (window as any).cellmageStamps);
+    expect(stamps.length).toBeLessThanOrEqual(3);
   });
 
   test('a %%llm line sets model and temperature on the provider call', async ({ page, request }) => {
