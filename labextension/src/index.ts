@@ -8,6 +8,7 @@ import { CommandIDs, ICellmageSettings, registerCommands } from './commands';
 import { liveSettings } from './live';
 import { setImageOrigins } from './render';
 import { IStatus, requestAPI } from './request';
+import { settleAbandoned } from './settle';
 
 const PLUGIN_ID = 'cellmage-server:plugin';
 
@@ -53,6 +54,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     );
+    // A notebook that opens with answers left live (their asker went away) gets how they ended.
+    tracker.widgetAdded.connect((_, panel) => {
+      void panel.context.ready.then(() => settleAbandoned(panel)).catch(() => undefined);
+    });
+
     const inPalette = [
       CommandIDs.run,
       CommandIDs.stop,
