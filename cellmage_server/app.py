@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -24,6 +23,7 @@ from .providers import Provider
 from .providers.openai_compat import OpenAICompatProvider
 from .streams import Streams
 from .answers import AnswerBoard
+from .collab import SharedNotebooks
 
 
 @dataclass
@@ -38,7 +38,7 @@ class CellmageState:
     pricing: Pricing
     store: Store | None  # conversations and the usage ledger
     answers: AnswerBoard = field(default_factory=AnswerBoard)  # who follows what; busy cells
-    shared: Any = None  # collab.SharedNotebooks when jupyter-server-ydoc is here
+    shared: SharedNotebooks | None = None  # the live shared notebooks (real-time collaboration)
     stopped: bool = False
 
     def require_config(self) -> LoadedConfig:
@@ -107,7 +107,7 @@ class CellmageApp(ExtensionApp):
         self.settings[SCOPED_KEY_SETTING] = ScopedKey()  # minted per server start, never logged
         self.settings["cellmage"] = CellmageState(
             config=config, config_error=error, personas=personas, streams=streams,
-            providers=providers, pricing=pricing, store=store,
+            providers=providers, pricing=pricing, store=store, shared=SharedNotebooks(self.serverapp),
         )
         self._give_kernels_the_endpoint()
         # (self.settings holds the web app's settings here, and goes back into them after.)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from .fake_upstream import Script
-from .test_magics import cellmage_toml, kernel, loaded, notebook_kernel  # noqa: F401 (fixtures)
+from .test_magics import cellmage_toml, kernel, loaded, notebook_kernel, streamed_before_the_answer  # noqa: F401 (fixtures)
 
 
 async def test_the_first_words_show_before_the_providers_next_chunk(kernel, fake_upstream):  # noqa: F811
@@ -72,3 +72,48 @@ async def test_show_history_is_one_line_per_turn_however_long_the_answers(notebo
 
     assert len(shown) < 1000  # 150,000 characters of answers, summarised
     assert [line.split(" · ")[-1] for line in shown.splitlines()[:3]] == ["question a", "question b", "question c"]
+
+
+async def test_a_frontend_that_follows_the_placeholder_gets_the_answer_live(notebook_kernel, api, fake_upstream):  # noqa: F811
+    """With a listening frontend (here: the test, as the lab plugin does), the placeholder's id
+    gives the answer's text while it streams; without one, the stdout text is the answer. Both are
+    the stored answer's text, and a second ask on the answering cell is refused meanwhile."""
+    import asyncio
+    import json
+
+    from httpx_sse import EventSource
+
+    kernel = await loaded(notebook_kernel)
+    chunks = [f"w{i} " for i in range(40)]
+    fake_upstream.script(Script(chunks=chunks, interval=0.05))
+    followed: dict[str, object] = {}
+
+    async def follow(answer_id: str) -> None:
+        async with api.client() as c:
+            busy = await c.post(api.url("chat"), json={"prompt": "again", "conversation": "study/notes.ipynb", "cell_id": "cell-x"})
+            followed["busy"] = busy.status_code
+            async with c.stream("GET", api.url(f"answers/{answer_id}/events")) as response:
+                events = [(sse.event, json.loads(sse.data)) async for sse in EventSource(response).aiter_sse()]
+        followed["events"] = events
+
+    tasks = []
+
+    async def watch(msg, run):
+        data = msg["content"].get("data", {}) if msg["msg_type"] == "display_data" else {}
+        mark = data.get("application/vnd.cellmage.answer+json", {}).get("answer", {})
+        if mark.get("live"):
+            followed["start"] = time.monotonic()
+            tasks.append(asyncio.ensure_future(follow(mark["id"])))
+
+    run = await kernel.run("%%llm --stream\nhi", cell_id="cell-x", on_message=watch)
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+    events = followed["events"]
+    live_text = "".join(d["text"] for name, d in events if name == "delta")
+    stored = run.of_type("display_data")[-1]["content"]["data"]["application/vnd.cellmage.answer+json"]["markdown"]
+    assert events[0][1]["running"] is True  # followed while it streamed, not read after
+    assert live_text == "".join(chunks)
+    assert live_text.startswith(streamed_before_the_answer(run))  # (the last bit: in the stored answer)
+    assert stored.startswith(live_text.strip())
+    assert events[-1][0] == "done"
+    assert followed["busy"] == 409

@@ -41,3 +41,8 @@ api_key = "sk-ui-tests-not-a-real-key"
 )
 
 os.environ["CELLMAGE_CONFIG"] = str(config_dir / "cellmage.toml")
+
+# Real-time collaboration (jupyter-collaboration, the `collab` extra) is installed with the test
+# needs. These tests run without it, as a single user's JupyterLab does (its switch: the pages open
+# notebooks through the contents API); playwright.collab.config.js runs the collaboration tests.
+c.YDocExtension.disable_rtc = os.environ.get("CELLMAGE_UI_COLLAB") != "1"  # noqa: F821
