@@ -11,8 +11,8 @@ import { ANSWER_MIME } from './answermime';
 import { RenderScheduler } from './coalesce';
 import { endingFromEvents, finalMarkdown } from './ending';
 import { LiveAnswer, liveAnswers, liveSettings } from './live';
+import { LiveMarkdown } from './livemd';
 import { allowedImageOrigins, BlockRenderer } from './render';
-import { safeMarkdown } from './safemd';
 
 export { ANSWER_MIME };
 
@@ -29,6 +29,7 @@ const RETIRED_MS = 10000;
 export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
   private readonly _blocks: BlockRenderer;
   private _live: LiveAnswer | null = null;
+  private _markdown: LiveMarkdown | null = null;
   private _scheduler: RenderScheduler | null = null;
 
   constructor(options: IRenderMime.IRendererOptions) {
@@ -81,7 +82,9 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     this._unfollow();
     this.addClass(LIVE_CLASS);
     this._live = liveAnswers.follow(id);
-    this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval);
+    this._markdown = new LiveMarkdown(allowedImageOrigins());
+    // Each update costs about the new text (livemd.ts), so the pace need not slow as it grows.
+    this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval, 0);
     this._live.changed.connect(this._changed, this);
     this._changed();
   }
@@ -93,6 +96,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     this._live.changed.disconnect(this._changed, this);
     liveAnswers.release(this._live.id);
     this._live = null;
+    this._markdown = null;
     this._scheduler?.dispose();
     this._scheduler = null;
     this.removeClass(LIVE_CLASS);
@@ -115,12 +119,12 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     if (live === null) {
       return Promise.resolve();
     }
-    const origins = allowedImageOrigins();
-    const markdown =
-      live.end !== null
-        ? finalMarkdown(live.text, endingFromEvents(live.model, live.end), origins)
-        : safeMarkdown(live.text, origins);
-    return this._blocks.render(markdown);
+    if (live.end !== null) {
+      return this._blocks.render(finalMarkdown(live.text, endingFromEvents(live.model, live.end), allowedImageOrigins()));
+    }
+    const markdown = this._markdown!;
+    markdown.append(live.text.slice(markdown.text.length));
+    return this._blocks.renderBlocks(() => markdown.blocks());
   }
 
   /** Every page shows a cell that is answering as busy, whoever asked. (The asker's own page

@@ -144,7 +144,7 @@ export async function renderAnswer(
  */
 export class BlockRenderer {
   private _blocks: { source: string; node: HTMLElement }[] = [];
-  private _next: string | null = null;
+  private _next: (() => string[]) | null = null;
   private _running: Promise<void> | null = null;
 
   constructor(
@@ -155,7 +155,12 @@ export class BlockRenderer {
   /** Show `markdown`. Renders never overlap: one asked for meanwhile waits, and only the latest
    * of those is rendered (so a render slower than the updates still shows progress). */
   render(markdown: string): Promise<void> {
-    this._next = markdown;
+    return this.renderBlocks(() => topLevelBlocks(markdown));
+  }
+
+  /** Show these top-level blocks (a function: computed only when their render starts). */
+  renderBlocks(blocks: () => string[]): Promise<void> {
+    this._next = blocks;
     this._running =
       this._running ??
       (async () => {
@@ -163,7 +168,7 @@ export class BlockRenderer {
           while (this._next !== null) {
             const next = this._next;
             this._next = null;
-            await this._render(next);
+            await this._render(next());
           }
         } finally {
           this._running = null;
@@ -185,26 +190,38 @@ export class BlockRenderer {
     }
   }
 
-  private async _render(markdown: string): Promise<void> {
-    const sources = topLevelBlocks(markdown);
+  private async _render(sources: string[]): Promise<void> {
     let kept = 0;
     while (kept < sources.length - 1 && kept < this._blocks.length && this._blocks[kept].source === sources[kept]) {
       kept++; // every block but the last may be kept: the last may still grow
     }
-    const fresh: { source: string; node: HTMLElement }[] = [];
-    for (const source of sources.slice(kept)) {
+    // Past the first change, blocks whose source is unchanged are moved, not rendered again (the
+    // stored answer, parsed whole at the end, repeats the blocks the live view showed).
+    const spare = new Map<string, HTMLElement[]>();
+    for (const old of this._blocks.splice(kept)) {
+      spare.set(old.source, [...(spare.get(old.source) ?? []), old.node]);
+    }
+    const fresh: { source: string; node: HTMLElement; typeset: boolean }[] = [];
+    for (const [i, source] of sources.slice(kept).entries()) {
+      const reused = kept + i < sources.length - 1 ? spare.get(source)?.shift() : undefined;
+      if (reused) {
+        fresh.push({ source, node: reused, typeset: false });
+        continue;
+      }
       const node = document.createElement('div');
       node.className = 'jp-cellmage-Block';
       node.append(await fragment(source, this._options));
-      fresh.push({ source, node });
+      fresh.push({ source, node, typeset: true });
     }
-    for (const old of this._blocks.splice(kept)) {
-      old.node.remove();
+    for (const nodes of spare.values()) {
+      nodes.forEach(node => node.remove());
     }
     for (const block of fresh) {
-      this._host.append(block.node);
-      this._blocks.push(block);
-      await typeset(block.node, this._options);
+      this._host.append(block.node); // in order: a reused node moves to its place
+      this._blocks.push({ source: block.source, node: block.node });
+      if (block.typeset) {
+        await typeset(block.node, this._options);
+      }
     }
   }
 }
