@@ -10,7 +10,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { LabIcon, stopIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { answerBundle, endingFromEvents, errorLine, escapeText, IEnding, IStreamEnd, liveMarker } from './ending';
+import { answerBundleInSteps, endingFromEvents, errorLine, escapeText, IEnding, IStreamEnd, liveMarker } from './ending';
 import { LiveAnswer, liveAnswers } from './live';
 import { ANSWER_MIME } from './mime';
 import { FlagError, splitCell } from './flags';
@@ -209,7 +209,7 @@ export function registerCommands(
       Object.assign(ending, endingFromEvents(ending.model, end));
       const id = (answer as LiveAnswer | null)?.id;
       if (id !== undefined) {
-        output.render(answerBundle(text, ending, origins, id), meta);
+        output.render(await answerBundleInSteps(text, ending, origins, id), meta);
         (answer as LiveAnswer | null)?.finish(end);
         liveAnswers.release(id);
       } else if (failure) {

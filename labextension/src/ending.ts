@@ -118,6 +118,28 @@ export function answerBundle(
   return { 'text/html': html, [ANSWER_MIME]: mark };
 }
 
+/** A new task: the browser may paint and handle input before the next step. */
+const nextTask = (): Promise<void> => new Promise(resolve => setTimeout(resolve, 0));
+
+/** answerBundle in steps, each its own task: a long answer's two forms are built without one
+ * long task at the end of the answer. */
+export async function answerBundleInSteps(
+  text: string,
+  e: IEnding,
+  imageOrigins: readonly string[] = [],
+  answerId?: string
+): Promise<IAnswerBundle> {
+  const closed = closeOpenFence(text).replace(/\n+$/, '');
+  await nextTask();
+  const html = answerHtml((closed.trim() ? closed + '\n\n' : '') + endingMarkdown(e), imageOrigins);
+  await nextTask();
+  const mark: IAnswerMark = { markdown: finalMarkdown(text, e, imageOrigins) };
+  if (answerId !== undefined) {
+    mark.answer = { id: answerId };
+  }
+  return { 'text/html': html, [ANSWER_MIME]: mark };
+}
+
 /** What a live answer's placeholder shows where this extension is not there to follow it. */
 export const LIVE_HTML = '<p><em>This answer was still streaming when this output was written.</em></p>';
 

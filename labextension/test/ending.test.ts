@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { answerBundle, finalMarkdown, IEnding } from '../src/ending';
+import { answerBundle, answerBundleInSteps, finalMarkdown, IEnding } from '../src/ending';
 
 const table = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'tests', 'ending_cases.json'), 'utf-8')) as {
   cases: { name: string; text: string; ending: IEnding; expected: string; expected_html: string }[];
@@ -17,3 +17,9 @@ for (const c of table.cases) {
     assert.equal(answerBundle(c.text, c.ending)['text/html'], c.expected_html);
   });
 }
+
+test('the answer built in steps is the answer built at once', async () => {
+  const text = '# T\n\n```python\nx = 1 < 2\n';
+  const e = { model: 'm', stopped: true, error_code: 'cancelled' };
+  assert.deepEqual(await answerBundleInSteps(text, e, [], 'abc'), answerBundle(text, e, [], 'abc'));
+});
