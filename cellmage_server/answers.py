@@ -68,7 +68,8 @@ class AnswerRecord:
 
     @property
     def size(self) -> int:
-        return sum(len(p) for p in self.parts)
+        """Its text's size in UTF-8 bytes."""
+        return sum(len(p.encode("utf-8", "surrogatepass")) for p in self.parts)
 
     def start_data(self) -> dict[str, Any]:
         """A follower's ``start`` event: who and where (never the prompt)."""
@@ -81,12 +82,12 @@ class AnswerRecord:
 class AnswerBoard:
     """The answers of this server that have a notebook cell, running and recently ended."""
 
-    def __init__(self, keep: int = 200, keep_chars: int = 16 << 20) -> None:
-        self._keep, self._keep_chars = keep, keep_chars
+    def __init__(self, keep: int = 200, keep_bytes: int = 16 << 20) -> None:
+        self._keep, self._keep_bytes = keep, keep_bytes
         self._running: dict[str, AnswerRecord] = {}
         self._cells: dict[tuple[str, str], str] = {}  # (notebook, cell id) -> running answer id
         self._ended: OrderedDict[str, AnswerRecord] = OrderedDict()
-        self._ended_chars = 0
+        self._ended_bytes = 0
 
     def check_cell(self, conversation: str | None, cell_id: str | None) -> None:
         """Raise :class:`CellBusy` if that cell is answering now."""
@@ -119,6 +120,11 @@ class AnswerBoard:
         if record.ending is not None:
             return
         if final_text is not None:
+            streamed = record.text
+            if final_text.startswith(streamed) and len(final_text) > len(streamed):
+                # Text its followers have not had yet (a whole answer's, which streams to nobody)
+                for follower in record.followers:
+                    follower.text(final_text[len(streamed):])
             record.parts = [final_text]
         record.ending = ending
         self._running.pop(record.id, None)
@@ -128,11 +134,14 @@ class AnswerBoard:
         followers, record.followers = record.followers, []
         for follower in followers:
             follower.end(ending)
+        size = record.size
+        if size > self._keep_bytes:
+            return  # kept only while it ran: one answer must not push every other out
         self._ended[record.id] = record
-        self._ended_chars += record.size
-        while self._ended and (len(self._ended) > self._keep or self._ended_chars > self._keep_chars):
+        self._ended_bytes += size
+        while self._ended and (len(self._ended) > self._keep or self._ended_bytes > self._keep_bytes):
             _, old = self._ended.popitem(last=False)
-            self._ended_chars -= old.size
+            self._ended_bytes -= old.size
 
     def get(self, answer_id: str) -> AnswerRecord:
         record = self._running.get(answer_id) or self._ended.get(answer_id)

@@ -25,7 +25,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ._version import __version__
-from .config import Limits
+from .config import Limits, Timeouts
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
 from .answers import AnswerRecord, ending_data, stored_output
 from .errors import BadRequest, CellmageError, NotFound, PayloadTooLarge, Shutdown, http_error, redact, redact_values
@@ -98,9 +98,9 @@ class CellmageHandler(APIHandler):
 
     def visible(self, answer_id: str) -> AnswerRecord:
         """An answer this user may follow, settle or stop: any answer of a notebook cell (whoever
-        can open this server can open the notebook), else only their own."""
+        can open this server can open the notebook), else only their own (404 for others)."""
         record = self.cellmage.answers.get(answer_id)
-        if record.conversation is None and record.owner != self.username:
+        if (record.conversation is None or record.cell_id is None) and record.owner != self.username:
             raise NotFound(f"No answer with id {answer_id!r} is known to this server.")
         return record
 
@@ -219,20 +219,23 @@ class ChatHandler(CellmageHandler):
             self._log_answer(outcome, plan.alias)
             # The asker went away mid-answer (a page closed, a kernel died): for everyone else the
             # answer ends as abandoned, and where the notebook is shared live the server writes it.
-            abandoned = relay.silent and request.stream and outcome.error is not None
+            abandoned = relay.silent and outcome.error is not None
             ending = ending_data(outcome, abandoned=abandoned)
             # The cell is free before `done` goes out: its asker may ask again at once.
             state.answers.end(record, ending, outcome.text)
-            if abandoned:
-                await self.settle(record)
             # Stored before `done` goes out: a client that asks for the next cell as soon as this
-            # answer is done must find this turn in the history.
+            # answer is done must find this turn in the history. (And before the settle below
+            # awaits: a re-ask of the freed cell stores its turn after this one, not before.)
             await self._remember(request, conversation, plan.alias, persona, outcome)
             # Still running until the client has its last byte (or is cut off).
             if request.stream:
-                await self._end_stream(relay, ending, config.settings.timeouts.client_behind)
+                delivered = await self._end_stream(relay, ending, config.settings.timeouts.client_behind)
             else:
-                self._answer_whole(relay, plan.alias, outcome)
+                delivered = self._answer_whole(relay, plan.alias, outcome)
+            if not delivered:
+                # Its asker never got the end, so never wrote the stored answer: the server writes
+                # it into the shared notebook where it can (a no-op without collaboration).
+                await self.settle(record)
 
     async def _remember(
         self, request: ChatRequest, conversation: str | None, alias: str, persona: str | None, outcome: Outcome
@@ -268,22 +271,25 @@ class ChatHandler(CellmageHandler):
         except (sqlite3.Error, RuntimeError) as e:  # the answer stands; the log says what was not kept
             self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
 
-    async def _end_stream(self, relay: Relay, ending: dict[str, Any], patience: float) -> None:
+    async def _end_stream(self, relay: Relay, ending: dict[str, Any], patience: float) -> bool:
+        """Write the last events; whether the client got them."""
         if relay.silent:
-            return  # the client is gone
+            return False  # the client is gone
         self.write(ending_frames(ending))
         try:
             await asyncio.wait_for(self.flush(), patience)
         except asyncio.TimeoutError:  # a client that does not read: stop holding its answer
             self.request.connection.close()
-            return
+            return False
         except StreamClosedError:
-            return
+            return False
         self.finish(set_content_type="text/event-stream; charset=utf-8")
+        return True
 
-    def _answer_whole(self, relay: Relay, alias: str, outcome: Outcome) -> None:
+    def _answer_whole(self, relay: Relay, alias: str, outcome: Outcome) -> bool:
+        """Write the whole answer (or raise its error); whether there was a client to write to."""
         if relay.silent:
-            return  # the client is gone
+            return False  # the client is gone
         if outcome.error is not None:
             raise outcome.error
         self.finish(
@@ -298,6 +304,7 @@ class ChatHandler(CellmageHandler):
                 }
             )
         )
+        return True
 
     def _log_answer(self, outcome: Outcome, alias: str) -> None:
         usage = outcome.usage
@@ -376,6 +383,7 @@ class FollowHandler(CellmageHandler):
         state = self.cellmage
         record = self.visible(answer_id)
         limits = state.config.settings.limits if state.config else Limits()
+        limits_behind = (state.config.settings.timeouts if state.config else Timeouts()).client_behind
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -391,7 +399,11 @@ class FollowHandler(CellmageHandler):
                     output.ping()
         finally:
             state.answers.unfollow(record, output)
-        await output.drained(0)  # the last events are in the socket (or the page is gone)
+        try:  # the last events are in the socket (or the page is gone, or it never reads)
+            await asyncio.wait_for(output.drained(0), limits_behind)
+        except asyncio.TimeoutError:
+            self.request.connection.close()
+            return
         if not self._finished:
             try:
                 self.finish()

@@ -88,8 +88,9 @@ class FollowerOutput(SSEOutput):
     def text(self, text: str) -> None:
         if self.ended.done():
             return
-        self.send(frame("delta", {"text": text}))
-        if self.backlog > self.max_backlog:
+        behind = self.backlog  # what it had not taken before this delta (which may be big: the
+        self.send(frame("delta", {"text": text}))  # text so far, for one who comes late)
+        if behind > self.max_backlog:
             message = "This page read the answer too slowly to follow it; the cell shows it when it ends."
             self.end({"error": {"code": "slow_client", "message": message},
                       "done": {"finish_reason": "error", "elapsed_ms": 0}})

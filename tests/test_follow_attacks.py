@@ -1,0 +1,370 @@
+"""Attacks on following answers (from an attack review of the answer board): late and slow
+followers, whole answers, abandoned askers, races on one cell, secrets, shutdown, bad ids."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+from httpx_sse import EventSource
+
+from .conftest import _BASE_TOML, KEY_ENV, SECRET
+from .fake_upstream import FakeUpstream, Script
+from .test_follow import CELL, Stream, _events, _text
+
+BUFFER = 65536
+
+
+@pytest.fixture
+def cellmage_toml(fake_upstream: FakeUpstream) -> str:
+    toml = _BASE_TOML.format(url=fake_upstream.url, key_env=KEY_ENV)
+    toml = toml.replace("[limits]\n", f"[limits]\nstream_buffer_bytes = {BUFFER}\n")
+    return toml.replace("[timeouts]\n", "[timeouts]\nclient_behind = 2\n")
+
+
+def _state(jp_serverapp):
+    return jp_serverapp.web_app.settings["cellmage"]
+
+
+async def _settled(api) -> None:
+    for _ in range(300):
+        if (await api.get("status")).json()["running_answers"] == 0:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("answers still running")
+
+
+# --- A: a late follower of an answer larger than the follower buffer ------------------------
+
+async def test_late_follower_of_a_big_ended_answer_gets_its_real_end(api, fake_upstream):
+    """An ended answer of 100 KB (> stream_buffer_bytes = 64 KB), followed by a fast reader."""
+    fake_upstream.script(Script(chunks=["y" * 1000] * 100))
+    async with api.client() as c:
+        async with c.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
+            asked = await _events(response)
+        answer_id = asked[0][1]["id"]
+        assert asked[-1][0] == "done" and "error" not in [n for n, _ in asked]
+        async with c.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
+            watched = await _events(followed)
+    errors = [d for n, d in watched if n == "error"]
+    assert errors == [], f"a fast late follower was cut: {errors}"
+    assert watched[-1] == asked[-1]
+
+
+async def test_late_follower_of_a_big_running_answer_is_not_cut(api, fake_upstream):
+    """Joining a running answer whose text so far exceeds the follower buffer."""
+    fake_upstream.script(Script(chunks=["z" * 1000] * 100 + [f"t{i} " for i in range(40)], interval=0.01))
+    async with api.client() as asker, api.client() as watcher:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "long", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            # wait until more than BUFFER bytes of text are on the board
+            for _ in range(500):
+                if len((await watcher.get(api.url(f"answers/{answer_id}"))).json()["text"]) > 2 * BUFFER:
+                    break
+                await asyncio.sleep(0.01)
+            async with watcher.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
+                following = asyncio.ensure_future(_events(followed))
+                asked = await stream.rest()
+                watched = await asyncio.wait_for(following, 10)
+    assert [d for n, d in watched if n == "error"] == []
+    assert _text(watched) == _text(asked)
+
+
+# --- B: non-stream answers on the board -------------------------------------------------------
+
+async def test_a_late_follower_of_a_non_stream_answer_gets_its_text(api, fake_upstream):
+    fake_upstream.script(Script(chunks=[f"w{i} " for i in range(30)], interval=0.01))
+    async with api.client() as c:
+        whole = (await c.post(api.url("chat"), json={"prompt": "x", "stream": False, **CELL})).json()
+        async with c.stream("GET", api.url(f"answers/{whole['id']}/events")) as followed:
+            watched = await _events(followed)
+    assert _text(watched) == whole["text"]
+
+
+async def test_mid_answer_follower_of_a_non_stream_answer_gets_its_text(api, fake_upstream, jp_serverapp):
+    fake_upstream.script(Script(chunks=[f"w{i} " for i in range(30)], interval=0.03))
+    state = _state(jp_serverapp)
+    async with api.client() as asker, api.client() as watcher:
+        asking = asyncio.ensure_future(asker.post(api.url("chat"), json={"prompt": "x", "stream": False, **CELL}))
+        for _ in range(300):
+            running = state.answers.running_in(CELL["conversation"])
+            if running:
+                break
+            await asyncio.sleep(0.01)
+        (record,) = running
+        await asyncio.sleep(0.3)  # some text has come from the provider
+        mid = (await watcher.get(api.url(f"answers/{record.id}"))).json()
+        async with watcher.stream("GET", api.url(f"answers/{record.id}/events")) as followed:
+            watched = await asyncio.wait_for(_events(followed), 10)
+        whole = (await asking).json()
+    assert mid["running"] is True
+    print("mid-answer text on the board:", repr(mid["text"]))
+    assert _text(watched) == whole["text"], f"follower saw {_text(watched)!r}, the answer was {whole['text']!r}"
+
+
+async def test_non_stream_asker_that_disconnects_is_abandoned_for_followers(api, fake_upstream, jp_serverapp):
+    fake_upstream.script(Script(chunks=[f"w{i} " for i in range(100)], interval=0.03))
+    state = _state(jp_serverapp)
+    async with api.client() as watcher:
+        asker = api.client()
+        asking = asyncio.ensure_future(asker.post(api.url("chat"), json={"prompt": "x", "stream": False, **CELL}))
+        for _ in range(300):
+            running = state.answers.running_in(CELL["conversation"])
+            if running:
+                break
+            await asyncio.sleep(0.01)
+        (record,) = running
+        async with watcher.stream("GET", api.url(f"answers/{record.id}/events")) as followed:
+            following = asyncio.ensure_future(_events(followed))
+            await asyncio.sleep(0.3)
+            asking.cancel()  # the kernel died
+            await asker.aclose()
+            watched = await asyncio.wait_for(following, 10)
+    errors = [d for n, d in watched if n == "error"]
+    assert errors and errors[0]["code"] == "abandoned", errors
+
+
+# --- C: a follower that never reads -------------------------------------------------------------
+
+async def _stalled_follower(port: int, base_url: str, auth: str, answer_id: str) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    head = (
+        f"GET {base_url}cellmage/api/answers/{answer_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {auth}\r\n\r\n"
+    ).encode()
+    await asyncio.get_running_loop().sock_sendall(sock, head)
+    return sock
+
+
+async def test_a_stalled_follower_does_not_slow_the_answer_and_is_cut(
+    api, fake_upstream, jp_http_port, jp_base_url, jp_auth_header, jp_serverapp, http_server
+):
+    piece = "x" * 4000
+    fake_upstream.script(Script(chunks=[piece] * 20 + [piece] * 2000, interval=0.0, usage=None))
+    state = _state(jp_serverapp)
+    async with api.client() as asker:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            sock = await _stalled_follower(jp_http_port, jp_base_url, jp_auth_header["Authorization"], answer_id)
+            try:
+                t0 = time.monotonic()
+                asked = await asyncio.wait_for(stream.rest(), 30)
+                took = time.monotonic() - t0
+                assert asked[-1][0] == "done" and "error" not in [n for n, _ in asked]
+                # the follower was cut: nobody follows the record
+                record = state.answers.get(answer_id)
+                assert record.followers == []
+                # ... and the server lets go of it: its handler finishes and its connection closes
+                import gc
+                from cellmage_server.handlers import FollowHandler
+                stuck = []
+                for _ in range(100):  # 5 s, more than client_behind (2 s)
+                    await asyncio.sleep(0.05)
+                    stuck = [h for h in gc.get_objects() if isinstance(h, FollowHandler) and not h._finished]
+                    if not stuck:
+                        break
+                print(f"answer took {took:.2f}s; stuck follower handlers: {len(stuck)}",
+                      [(h._follow[1].ended.done(), h._follow[1].backlog, h.request.connection.stream.closed()) for h in stuck])
+                data = b""
+                sock.setblocking(True); sock.settimeout(3)
+                try:
+                    while True:
+                        got = sock.recv(1 << 20)
+                        if not got:
+                            data += b"<EOF>"; break
+                        data += got
+                except socket.timeout:
+                    data += b"<TIMEOUT>"
+                print("follower got", len(data), "bytes; tail:", data[-400:])
+                assert not stuck, "a cut follower's handler never finishes; its connection stays open"
+            finally:
+                sock.close()
+
+
+# --- D: races on one cell ---------------------------------------------------------------------
+
+async def test_concurrent_asks_on_one_cell_only_one_starts(api, fake_upstream):
+    fake_upstream.default = Script(chunks=[f"t{i} " for i in range(20)], interval=0.02)
+    async with api.client() as c:
+        bodies = [{"prompt": f"p{i}", "stream": False, **CELL} for i in range(8)]
+        results = await asyncio.gather(*(c.post(api.url("chat"), json=b) for b in bodies))
+    codes = sorted(r.status_code for r in results)
+    # at most max_streams_per_user (2) may pass the capacity check; only one may answer
+    assert codes.count(200) == 1, codes
+    assert len(fake_upstream.received) == 1
+
+
+async def test_cell_busy_refusals_do_not_leak_capacity(api, fake_upstream):
+    fake_upstream.script(Script(chunks=[f"t{i} " for i in range(200)], interval=0.03))
+    async with api.client() as asker, api.client() as other:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "long", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            for _ in range(10):
+                assert (await other.post(api.url("chat"), json={"prompt": "again", **CELL})).status_code == 409
+            fake_upstream.script(Script(chunks=["ok"]))
+            second = await other.post(api.url("chat"), json={"prompt": "b", "stream": False, **CELL, "cell_id": "cell-2"})
+            assert second.status_code == 200
+            await other.post(api.url(f"chat/{answer_id}/cancel"))
+            await stream.rest()
+    await _settled(api)
+
+
+async def test_cancel_then_reask_at_once_is_accepted_before_done(api, fake_upstream):
+    fake_upstream.script(Script(chunks=[f"t{i} " for i in range(200)], interval=0.03), Script(chunks=["new"]))
+    async with api.client() as asker, api.client() as other:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "long", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            cancelled = await other.post(api.url(f"chat/{answer_id}/cancel"))
+            assert cancelled.status_code == 204
+            again = await other.post(api.url("chat"), json={"prompt": "again", "stream": False, **CELL})
+            rest = await stream.rest()
+    assert again.status_code == 200, again.text
+    assert rest[-2][1]["code"] == "cancelled"
+
+
+# --- E: secrets ------------------------------------------------------------------------------
+
+def _runs(text: str) -> list[str]:
+    return [SECRET[i : i + 8] for i in range(len(SECRET) - 7) if SECRET[i : i + 8] in text]
+
+
+async def test_followers_and_the_record_never_see_a_key_run(api, fake_upstream):
+    half = len(SECRET) // 2
+    chunks = ["key: ", SECRET, " split: ", SECRET[:half], SECRET[half:], " char by char: "] + list(SECRET) + [" end"]
+    fake_upstream.script(Script(chunks=chunks, interval=0.02))
+    async with api.client() as asker, api.client() as watcher:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            mid = (await watcher.get(api.url(f"answers/{answer_id}"))).text
+            async with watcher.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
+                following = asyncio.ensure_future(_events(followed))
+                asked = await stream.rest()
+                watched = await asyncio.wait_for(following, 10)
+        after = (await watcher.get(api.url(f"answers/{answer_id}"))).text
+        async with watcher.stream("GET", api.url(f"answers/{answer_id}/events")) as late:
+            late_events = await _events(late)
+    for name, text in [("asked", _text(asked)), ("watched", _text(watched)), ("mid", mid), ("after", after),
+                       ("late", _text(late_events))]:
+        assert SECRET not in text and _runs(text) == [], (name, _runs(text))
+
+
+async def test_error_message_echoing_a_key_is_redacted_on_the_board(api, fake_upstream):
+    fake_upstream.script(Script(chunks=["a", "b"], error_chunk_after=1, error_message=f"bad key {SECRET}"))
+    async with api.client() as c:
+        async with c.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
+            asked = await _events(response)
+        answer_id = asked[0][1]["id"]
+        record = (await c.get(api.url(f"answers/{answer_id}"))).text
+        async with c.stream("GET", api.url(f"answers/{answer_id}/events")) as late:
+            late_events = await _events(late)
+    assert _runs(record) == [] and _runs(json.dumps(late_events)) == []
+
+
+# --- F: the asker leaves after the provider finished, before `done` went out -----------------
+
+class FakeShared:
+    available = True
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str, str]] = []
+
+    async def replace_output(self, path, cell_id, answer_id, output) -> bool:
+        self.writes.append((path, cell_id, answer_id))
+        return True
+
+
+async def test_asker_gone_before_done_is_written_like_an_abandoned_answer(api, fake_upstream, jp_serverapp):
+    state = _state(jp_serverapp)
+    shared = FakeShared()
+    state.shared = shared
+    original = state.store.save_turn
+
+    async def slow_save(*args, **kwargs):
+        await asyncio.sleep(0.5)
+        return await original(*args, **kwargs)
+
+    state.store.save_turn = slow_save
+    fake_upstream.script(Script(chunks=["whole ", "answer"]))
+    asker = api.client()
+    cm = asker.stream("POST", api.url("chat"), json={"prompt": "x", **CELL})
+    response = await cm.__aenter__()
+    stream = Stream(response)
+    answer_id = await stream.until_delta()
+    # the provider has finished (the answer is off the board's running set), `done` not yet out
+    for _ in range(200):
+        if state.answers.get(answer_id).ending is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert state.answers.get(answer_id).ending is not None
+    await cm.__aexit__(None, None, None)  # the page closes now, before it got `done`
+    await asker.aclose()
+    await _settled(api)
+    record = (await api.get(f"answers/{answer_id}")).json()
+    print("record ending:", record["ending"], "written:", record["written"], "writes:", shared.writes)
+    # The asker never got `done`, so it never wrote the stored answer into the cell; the
+    # collaborators' shared notebook keeps the live placeholder unless the server writes it.
+    assert shared.writes, "nobody writes the answer into the shared notebook"
+
+
+# --- G: shutdown with followers attached --------------------------------------------------------
+
+async def test_followers_get_an_end_at_shutdown(api, fake_upstream, jp_serverapp):
+    fake_upstream.script(Script(chunks=[f"t{i} " for i in range(300)], interval=0.02))
+    (app,) = jp_serverapp.extension_manager.extension_apps["cellmage_server"]
+    async with api.client() as asker, api.client() as watcher:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "long", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            followers = [watcher.stream("GET", api.url(f"answers/{answer_id}/events")) for _ in range(5)]
+            opened = [await f.__aenter__() for f in followers]
+            tasks = [asyncio.ensure_future(_events(r)) for r in opened]
+            await asyncio.sleep(0.1)
+            t0 = time.monotonic()
+            await asyncio.wait_for(app.stop_extension(), 15)
+            took = time.monotonic() - t0
+            watched = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+            await stream.rest()
+            for f in followers:
+                await f.__aexit__(None, None, None)
+    assert took < 3, took
+    for w in watched:
+        assert w[-2][0] == "error" and w[-2][1]["code"] == "shutdown", w[-2:]
+
+
+# --- H: many followers, malformed ids -----------------------------------------------------------
+
+async def test_many_followers_get_the_same_text(api, fake_upstream):
+    fake_upstream.script(Script(chunks=[f"t{i} " for i in range(100)], interval=0.01))
+    async with api.client() as asker, api.client(limits=__import__("httpx").Limits(max_connections=100)) as watcher:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "long", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            cms = [watcher.stream("GET", api.url(f"answers/{answer_id}/events")) for _ in range(40)]
+            opened = [await f.__aenter__() for f in cms]
+            tasks = [asyncio.ensure_future(_events(r)) for r in opened]
+            asked = await stream.rest()
+            watched = await asyncio.wait_for(asyncio.gather(*tasks), 20)
+            for f in cms:
+                await f.__aexit__(None, None, None)
+    for w in watched:
+        assert _text(w) == _text(asked) and w[-1] == asked[-1]
+
+
+@pytest.mark.parametrize("bad", ["0" * 31, "0" * 33, "G" * 32, "A" * 32, "..%2F" + "0" * 27, "0" * 32 + "%00"])
+async def test_malformed_ids_are_404(api, bad):
+    for path in (f"answers/{bad}", f"answers/{bad}/events"):
+        r = await api.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+    r = await api.post(f"answers/{bad}/settle")
+    assert r.status_code in (404, 403), r.status_code

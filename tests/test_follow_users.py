@@ -1,0 +1,125 @@
+"""Attacks: other principals, a follower gone before it follows, a stale turn after a fast re-ask."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+import pytest
+
+from .fake_upstream import Script
+from .test_follow import CELL, Stream, _events
+from .test_principal import NamedUsers
+
+HOLD = Script(silence_after=0, hold_seconds=5)
+
+
+class TestOtherPrincipals:
+    @pytest.fixture
+    def jp_server_config(self, cellmage_config: Any) -> dict[str, Any]:
+        return {"ServerApp": {"jpserver_extensions": {"cellmage_server": True},
+                              "allow_unauthenticated_access": False, "identity_provider_class": NamedUsers}}
+
+    async def _open(self, client, api, body):
+        cm = client.stream("POST", api.url("chat"), json=body)
+        response = await cm.__aenter__()
+        assert response.status_code == 200
+        stream = Stream(response)
+        return cm, stream
+
+    async def test_answer_without_conversation_is_invisible_to_others(self, api, fake_upstream):
+        fake_upstream.script(Script(chunks=[f"t{i} " for i in range(100)], interval=0.02))
+        async with api.client() as alice, api.client() as bob:
+            alice.headers["X-Test-User"] = "alice"
+            bob.headers["X-Test-User"] = "bob"
+            cm, stream = await self._open(alice, api, {"prompt": "mine"})
+            try:
+                answer_id = await stream.until_delta()
+                assert (await bob.post(api.url(f"chat/{answer_id}/cancel"))).status_code == 404
+                assert (await bob.get(api.url(f"answers/{answer_id}"))).status_code == 404
+                assert (await bob.get(api.url(f"answers/{answer_id}/events"))).status_code == 404
+                assert (await bob.post(api.url(f"answers/{answer_id}/settle"))).status_code == 404
+                assert (await alice.get(api.url(f"answers/{answer_id}"))).status_code == 200
+                rest = await stream.rest()
+                assert rest[-1][0] == "done" and "error" not in [n for n, _ in rest]
+            finally:
+                await cm.__aexit__(None, None, None)
+
+    async def test_answer_with_a_conversation_but_no_cell_by_another_user(self, api, fake_upstream):
+        fake_upstream.script(Script(chunks=[f"t{i} " for i in range(100)], interval=0.02))
+        async with api.client() as alice, api.client() as bob:
+            alice.headers["X-Test-User"] = "alice"
+            bob.headers["X-Test-User"] = "bob"
+            cm, stream = await self._open(alice, api, {"prompt": "mine", "conversation": "team/one.ipynb"})
+            try:
+                answer_id = await stream.until_delta()
+                cancel = await bob.post(api.url(f"chat/{answer_id}/cancel"))
+                print("bob cancels alice's cell-less notebook answer:", cancel.status_code)
+                rest = await stream.rest()
+            finally:
+                await cm.__aexit__(None, None, None)
+        # README: collaborators may stop answers *of notebook cells*; this one has no cell
+        assert cancel.status_code == 404
+
+
+async def test_a_follower_gone_before_it_follows_does_not_stay(api, fake_upstream, jp_serverapp, monkeypatch,
+                                                                jp_http_port, jp_base_url, jp_auth_header):
+    from cellmage_server import handlers
+
+    original = handlers.FollowHandler.prepare
+
+    async def slow_prepare(self):
+        await original(self)
+        await asyncio.sleep(0.3)  # stands for any await before get() registers the follower
+
+    monkeypatch.setattr(handlers.FollowHandler, "prepare", slow_prepare)
+    state = jp_serverapp.web_app.settings["cellmage"]
+    fake_upstream.script(Script(chunks=[f"t{i} " for i in range(150)], interval=0.02))
+    async with api.client() as asker:
+        async with asker.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
+            stream = Stream(response)
+            answer_id = await stream.until_delta()
+            sock = socket.create_connection(("127.0.0.1", jp_http_port))
+            sock.sendall((f"GET {jp_base_url}cellmage/api/answers/{answer_id}/events HTTP/1.1\r\nHost: x\r\n"
+                          f"Authorization: {jp_auth_header['Authorization']}\r\n\r\n").encode())
+            await asyncio.sleep(0.05)
+            sock.close()  # the page went away while the server was still preparing
+            await asyncio.sleep(0.6)
+            record = state.answers.get(answer_id)
+            leaked = len(record.followers)
+            await stream.rest()
+    assert leaked == 0, f"{leaked} follower(s) of a closed connection stay on the running answer"
+
+
+class FakeShared:
+    available = True
+
+    async def replace_output(self, path, cell_id, answer_id, output) -> bool:
+        await asyncio.sleep(0.5)  # a room lookup that awaits
+        return True
+
+
+async def test_a_reask_after_abandon_keeps_its_turn(api, fake_upstream, jp_serverapp):
+    state = jp_serverapp.web_app.settings["cellmage"]
+    state.shared = FakeShared()
+    fake_upstream.script(Script(chunks=[f"old{i} " for i in range(200)], interval=0.02), Script(chunks=["NEW"]))
+    asker = api.client()
+    cm = asker.stream("POST", api.url("chat"), json={"prompt": "old", **CELL})
+    response = await cm.__aenter__()
+    answer_id = await Stream(response).until_delta()
+    await cm.__aexit__(None, None, None)  # the asker's page closes mid-answer
+    await asker.aclose()
+    async with api.client() as c:
+        for _ in range(200):  # the cell frees as soon as the answer ended (abandoned)
+            r = await c.post(api.url("chat"), json={"prompt": "new", "stream": False, **CELL})
+            if r.status_code != 409:
+                break
+            await asyncio.sleep(0.005)
+        assert r.status_code == 200 and r.json()["text"] == "NEW"
+        await asyncio.sleep(1.0)  # the abandoned answer's handling finishes
+        turns = (await c.get(api.url(f"conversations/{CELL['conversation']}"))).json()["turns"]
+    print([(t["cell_id"], t["prompt"], t["status"]) for t in turns])
+    (turn,) = [t for t in turns if t["cell_id"] == CELL["cell_id"]]
+    assert turn["prompt"] == "new", f"the cell's turn is the abandoned answer's: {turn['prompt']!r} / {turn['status']}"
