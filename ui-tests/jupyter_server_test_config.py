@@ -46,3 +46,12 @@ os.environ["CELLMAGE_CONFIG"] = str(config_dir / "cellmage.toml")
 # needs. These tests run without it, as a single user's JupyterLab does (its switch: the pages open
 # notebooks through the contents API); playwright.collab.config.js runs the collaboration tests.
 c.YDocExtension.disable_rtc = os.environ.get("CELLMAGE_UI_COLLAB") != "1"  # noqa: F821
+
+if os.environ.get("CELLMAGE_UI_COLLAB") == "1":
+    # The collaboration tests (playwright.collab.config.js): a room saves its notebook half a second
+    # after the last change, and its stores live in this run's temporary folder, not in the
+    # working directory or the user's data directory (shared with other servers).
+    c.YDocExtension.document_save_delay = 0.5  # noqa: F821
+    c.YDocExtension.session_store_path = str(config_dir / "collaboration_sessions.json")  # noqa: F821
+    c.SQLiteYStore.db_path = str(config_dir / "ystore.db")  # noqa: F821
+    c.BaseFileIdManager.db_path = str(config_dir / "fileid.db")  # noqa: F821

@@ -7,6 +7,8 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 module.exports = {
   ...baseConfig,
   reporter: [['list'], ['html', { open: 'never' }]],
+  // Collaboration's tests need their own server (playwright.collab.config.js).
+  testIgnore: ['**/collab/**'],
   retries: process.env.CI ? 1 : 0,
   use: {
     ...baseConfig.use,

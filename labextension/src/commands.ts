@@ -220,8 +220,11 @@ export function registerCommands(
         output.problem(`CellMage: ${errorLine(ending)}`);
       }
       running.delete(model.id);
-      cell.node.classList.remove(STREAMING_CLASS);
-      cell.node.removeAttribute('aria-busy');
+      if (busyElsewhere === null) {
+        // (Refused: the cell is answering for someone else, and its renderer shows it busy.)
+        cell.node.classList.remove(STREAMING_CLASS);
+        cell.node.removeAttribute('aria-busy');
+      }
       if (panel && id !== undefined) {
         panel.context.model.dirty = true;
       }
