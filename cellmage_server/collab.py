@@ -93,10 +93,22 @@ def _replace_answer_output(notebook: Any, cell_id: str, answer_id: str, output: 
                 continue
             for index, youtput in enumerate(outputs):
                 if _answer_id(youtput) == answer_id:
-                    del outputs[index]
+                    # A kernel's %%llm answer has its plain-text fallback (stdout) right after
+                    # the placeholder; the stored answer replaces both, as the kernel's own
+                    # clear_output would have. (Pages append an inserted output: as the last
+                    # one it also lands in its place there.)
+                    end = index + 1
+                    while end < len(outputs) and _is_stdout(outputs[end]):
+                        end += 1
+                    del outputs[index:end]
                     outputs.insert(index, _youtput(output))
                     return True
     return False
+
+
+def _is_stdout(youtput: Any) -> bool:
+    get = getattr(youtput, "get", None)
+    return get is not None and get("output_type") == "stream" and get("name") == "stdout"
 
 
 def _answer_id(youtput: Any) -> str | None:

@@ -262,6 +262,26 @@ async def test_a_placeholder_whose_data_is_a_json_string_is_found(jp_serverapp: 
         await until(lambda: cell(page.get(), "c")["outputs"] == [final("ans-2")])
 
 
+async def test_a_kernels_answer_replaces_its_placeholder_and_its_text_fallback(
+    jp_serverapp: Any, jp_root_dir: Path, collaborator: Any
+) -> None:
+    """The magic's placeholder is followed by its stdout copy of the answer: both give way to the
+    stored answer (as the kernel's clear_output would have), and what came before stays."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%%llm --stream\nq", id="k", outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
+        nbformat.from_dict(answering("ans-3")),
+        nbformat.v4.new_output("stream", name="stdout", text="partial text"),
+    ])]
+    nbformat.write(nb, jp_root_dir / "kernel.ipynb")
+    shared = SharedNotebooks(jp_serverapp)
+    async with collaborator("kernel.ipynb") as page:
+        assert await shared.replace_output("kernel.ipynb", "k", "ans-3", final("ans-3"))
+        await until(lambda: len(cell(page.get(), "k")["outputs"]) == 2)
+        outputs = cell(page.get(), "k")["outputs"]
+        assert outputs[0]["text"] == "a warning\n" and outputs[1] == final("ans-3")
+
+
 @pytest.mark.parametrize("disable_rtc", [True])
 async def test_disable_rtc_means_no_shared_writes(jp_serverapp: Any, notebook_file: Path, disable_rtc: bool) -> None:
     assert jp_serverapp.web_app.settings["page_config_data"]["disableRTC"] is True
