@@ -34,3 +34,40 @@ test('Notebook 7: the cell-toolbar button streams the answer into the output', a
     await request.delete(`${NOTEBOOK7}/api/contents/${name}`);
   }
 });
+
+test('Notebook 7: the %%llm magic renders live Markdown while it streams', async ({ page, request }) => {
+  const chunks = ['# Plan\n\n', '- one\n', '- two\n\n', ...Array.from({ length: 50 }, (_, i) => `word${i} `)];
+  await request.post(`${FAKE}/reset`);
+  await request.post(`${FAKE}/script`, { data: [{ chunks, interval: 0.08 }] });
+  const name = `nb7-magic-${Date.now()}.ipynb`;
+  const code = (source: string) => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null });
+  const notebook = {
+    type: 'notebook',
+    content: {
+      cells: [code('%load_ext cellmage_server'), code('%%llm --stream\nPlan it.')],
+      metadata: { kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' } },
+      nbformat: 4,
+      nbformat_minor: 5
+    }
+  };
+  expect((await request.put(`${NOTEBOOK7}/api/contents/${name}`, { data: notebook })).ok()).toBe(true);
+  try {
+    await page.goto(`${NOTEBOOK7}/notebooks/${name}`);
+    // Run both cells as a user does: the first loads the extension, the second asks
+    await page.locator('.jp-Cell').first().locator('.jp-InputArea-editor').click();
+    await page.keyboard.press('Shift+Enter');
+    await expect(page.locator('.jp-Cell').first().locator('.jp-InputPrompt')).toContainText('[1]', { timeout: 30000 });
+    await page.keyboard.press('Shift+Enter');
+    const cell = page.locator('.jp-Cell').nth(1);
+    // Rendered Markdown while it streams (a heading before the end), the stdout copy hidden
+    await expect(cell.locator('.jp-cellmage-Live h1')).toHaveText('Plan', { timeout: 30000 });
+    await expect(cell.locator('.jp-cellmage-Live li')).toHaveCount(2);
+    await expect(cell).toHaveAttribute('aria-busy', 'true');
+    await expect(cell.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stdout"]')).toBeHidden();
+    // Then the stored answer with its status line
+    await expect(cell.locator('.jp-cellmage-Answer')).toContainText('fake-fast', { timeout: 30000 });
+    await expect(cell.locator('.jp-cellmage-Answer')).toContainText('word49');
+  } finally {
+    await request.delete(`${NOTEBOOK7}/api/contents/${name}`);
+  }
+});
