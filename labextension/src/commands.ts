@@ -146,6 +146,8 @@ export function registerCommands(
 
     const controller = new AbortController();
     running.set(model.id, controller);
+    // Already shown busy by the renderer of an answer asked elsewhere (then a refusal keeps it)
+    const busyBefore = cell.node.getAttribute('aria-busy') === 'true';
     cell.node.classList.add(STREAMING_CLASS);
     cell.node.setAttribute('aria-busy', 'true');
     changed();
@@ -220,8 +222,8 @@ export function registerCommands(
         output.problem(`CellMage: ${errorLine(ending)}`);
       }
       running.delete(model.id);
-      if (busyElsewhere === null) {
-        // (Refused: the cell is answering for someone else, and its renderer shows it busy.)
+      if (busyElsewhere === null || !busyBefore) {
+        // (Refused while the cell's renderer shows another's running answer: that stays shown.)
         cell.node.classList.remove(STREAMING_CLASS);
         cell.node.removeAttribute('aria-busy');
       }
