@@ -123,14 +123,10 @@ def answer_bundle(
     return {"text/html": html, ANSWER_MIME: mark}
 
 
-# What a live answer's placeholder output shows where the lab plugin is not there to follow it
-# (and what the file keeps if nobody ever wrote its end).
-LIVE_HTML = "<p><em>This answer was still streaming when this output was written.</em></p>"
-
-
-def live_bundle(answer_id: str) -> dict[str, Any]:
-    """A live answer's placeholder: the lab plugin follows the answer by its id and renders it."""
-    return {"text/html": LIVE_HTML, ANSWER_MIME: {"markdown": "", "answer": {"id": answer_id, "live": True}}}
+def live_mark(answer_id: str) -> dict[str, Any]:
+    """A live answer's placeholder mark (ANSWER_MIME data): the lab plugin follows the answer by
+    its id and renders it (labextension/src/ending.ts: liveMarker)."""
+    return {"markdown": "", "answer": {"id": answer_id, "live": True}}
 
 
 def ending_from_events(

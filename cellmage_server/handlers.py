@@ -96,6 +96,15 @@ class CellmageHandler(APIHandler):
         assert state.store is not None
         return state.store
 
+    def without_gzip(self) -> None:
+        """Never gzip an event stream: compression buffers frames and breaks token-by-token delivery."""
+        self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
+
+    def event_stream_headers(self) -> None:
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+
     def visible(self, answer_id: str) -> AnswerRecord:
         """An answer this user may follow, settle or stop: any answer of a notebook cell (whoever
         can open this server can open the notebook), else only their own (404 for others)."""
@@ -132,8 +141,7 @@ class ChatHandler(CellmageHandler):
     _relay: Relay | None = None
 
     async def prepare(self) -> None:
-        # Never gzip an event stream: compression buffers frames and breaks token-by-token delivery.
-        self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
+        self.without_gzip()
         await super().prepare()  # authenticates: nobody unknown gets to send a body
         config = self.cellmage.config
         self._limit = (config.settings.limits if config else Limits()).max_prompt_bytes
@@ -196,9 +204,7 @@ class ChatHandler(CellmageHandler):
             sse.tee = functools.partial(state.answers.text, record)
             if request.stream:
                 self.set_status(200)
-                self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-                self.set_header("Cache-Control", "no-cache")
-                self.set_header("X-Accel-Buffering", "no")
+                self.event_stream_headers()
                 start = {
                     "id": relay.id, "model": plan.alias, "persona": persona,
                     "history": {"turns": plan.history_turns, "dropped": plan.history_dropped},
@@ -373,7 +379,7 @@ class FollowHandler(CellmageHandler):
     _follow: tuple[AnswerRecord, FollowerOutput] | None = None
 
     async def prepare(self) -> None:
-        self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
+        self.without_gzip()
         await super().prepare()
 
     @web.authenticated
@@ -384,9 +390,7 @@ class FollowHandler(CellmageHandler):
         record = self.visible(answer_id)
         limits = state.config.settings.limits if state.config else Limits()
         limits_behind = (state.config.settings.timeouts if state.config else Timeouts()).client_behind
-        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
+        self.event_stream_headers()
         output = FollowerOutput(self, max_backlog=limits.stream_buffer_bytes)
         output.send(comment("cellmage") + frame("start", record.start_data()))
         self._follow = (record, output)

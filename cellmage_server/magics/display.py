@@ -1,7 +1,7 @@
 """Showing one answer in the cell's output: words at once, live Markdown where the lab plugin is,
 output traffic linear in the answer's length.
 
-When the answer starts, a small placeholder output carries its id (``ending.live_bundle``'s mark,
+When the answer starts, a small placeholder output carries its id (``ending.live_mark``,
 with an empty ``text/plain``): in JupyterLab and Notebook 7 the lab plugin renders it by following
 the answer from the server by that id, as live Markdown, exactly as the toolbar's answers render.
 The kernel does not need to know whether a plugin is listening: the text also goes out as
@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..ending import ANSWER_MIME, Ending, answer_bundle
+from ..ending import ANSWER_MIME, Ending, answer_bundle, live_mark
 
 
 class AnswerDisplay:
@@ -42,8 +42,7 @@ class AnswerDisplay:
 
         self.answer_id = answer_id
         if self.live:
-            mark = {"markdown": "", "answer": {"id": answer_id, "live": True}}
-            display({ANSWER_MIME: mark, "text/plain": ""}, raw=True)
+            display({ANSWER_MIME: live_mark(answer_id), "text/plain": ""}, raw=True)
             self._placeholder = True
 
     def delta(self, text: str) -> None:

@@ -143,7 +143,7 @@ export async function answerBundleInSteps(
 /** What a live answer's placeholder shows where this extension is not there to follow it. */
 export const LIVE_HTML = '<p><em>This answer was still streaming when this output was written.</em></p>';
 
-/** A live answer's placeholder (live_bundle in ending.py): this extension follows it by id. */
+/** A live answer's placeholder: this extension follows it by id (live_mark in ending.py is its mark). */
 export function liveMarker(answerId: string): IAnswerBundle {
   return { 'text/html': LIVE_HTML, [ANSWER_MIME]: { markdown: '', answer: { id: answerId, live: true } } };
 }
@@ -170,9 +170,4 @@ export function endingFromEvents(model: string | null | undefined, end: IStreamE
     error_message: end.error?.message ?? null,
     stopped: code === 'cancelled' || code === 'abandoned'
   };
-}
-
-/** The answer while it streams: safe in the notebook model at every moment (autosave may store it). */
-export function liveBundle(text: string, imageOrigins: readonly string[] = []): IAnswerBundle {
-  return { 'text/html': answerHtml(text, imageOrigins), [ANSWER_MIME]: { markdown: safeMarkdown(text, imageOrigins) } };
 }
