@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .ending import ANSWER_MIME
+from .shapes import answer_id as _answer_id_shape
 
 if TYPE_CHECKING:
     from jupyter_server.serverapp import ServerApp
@@ -118,8 +119,7 @@ def _answer_id(youtput: Any) -> str | None:
     data = _plain(youtput.get("data")) if hasattr(youtput, "get") else None
     mark = _plain(data.get(ANSWER_MIME)) if isinstance(data, dict) else None
     answer = mark.get("answer") if isinstance(mark, dict) else None
-    found = answer.get("id") if isinstance(answer, dict) else None
-    return found if isinstance(found, str) else None
+    return _answer_id_shape(answer.get("id")) if isinstance(answer, dict) else None
 
 
 def _plain(value: Any) -> Any:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sse_starlette.event import ServerSentEvent
 
 from .errors import BadRequest
+from .shapes import cell_id as _cell_id
 
 # Fields a client might send to steer the provider call itself. They are never accepted: the
 # server's configuration alone decides where a request goes and with which credentials.
@@ -38,7 +39,7 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     stream: bool = True
     conversation: str | None = Field(None, min_length=1, max_length=4096)
-    cell_id: str | None = Field(None, min_length=1, max_length=256)
+    cell_id: str | None = Field(None, min_length=1, max_length=64)
     history: bool = True
 
     @field_validator("prompt")
@@ -46,6 +47,13 @@ class ChatRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the prompt is empty")
+        return value
+
+    @field_validator("cell_id")
+    @classmethod
+    def _a_cell_id(cls, value: str | None) -> str | None:
+        if value is not None and _cell_id(value) is None:
+            raise ValueError("not a notebook cell id (1 to 64 of the letters A-Z a-z, digits, '-' and '_')")
         return value
 
 

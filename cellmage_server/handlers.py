@@ -24,6 +24,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from . import shapes
 from ._version import __version__
 from .config import Limits, Timeouts
 from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
@@ -512,6 +513,8 @@ class TurnHandler(CellmageHandler):
     @mapped
     async def delete(self, conversation: str, cell_id: str) -> None:
         """Forget one cell's turn."""
+        if shapes.cell_id(cell_id) is None:
+            raise BadRequest(f"{cell_id[:80]!r} is not a notebook cell id (1 to 64 of A-Z a-z 0-9 - _).")
         await self.store().delete_turn(self.conversation_id(conversation), cell_id)
         self.set_status(204)
         self.finish()

@@ -28,7 +28,7 @@ from cellmage_server.collab import SharedNotebooks  # noqa: E402
 from cellmage_server.ending import ANSWER_MIME  # noqa: E402
 
 NB = "shared.ipynb"
-ANSWER_ID = "ans-1"
+ANSWER_ID = "a1" * 16
 SAVE_DELAY = 0.5
 
 
@@ -225,7 +225,7 @@ async def test_a_write_reaches_collaborators_and_the_file(
 
         # The final output keeps the answer's id: writing it again replaces it again
         assert await shared.replace_output(NB, "asked", ANSWER_ID, final(ANSWER_ID))
-        assert not await shared.replace_output(NB, "asked", "no-such-answer", final("no-such-answer"))
+        assert not await shared.replace_output(NB, "asked", "0" * 32, final("0" * 32))
         assert not await shared.replace_output(NB, "no-such-cell", ANSWER_ID, final(ANSWER_ID))
         assert not await shared.replace_output(NB, "other", ANSWER_ID, final(ANSWER_ID))  # a markdown cell
 
@@ -252,14 +252,14 @@ async def test_a_notebook_nobody_opened_is_not_written(jp_serverapp: Any, notebo
 
 async def test_a_placeholder_whose_data_is_a_json_string_is_found(jp_serverapp: Any, jp_root_dir: Path, collaborator: Any) -> None:
     nb = nbformat.v4.new_notebook()
-    placeholder = answering("ans-2")
+    placeholder = answering("a2" * 16)
     placeholder["data"][ANSWER_MIME] = json.dumps(placeholder["data"][ANSWER_MIME])
     nb.cells = [nbformat.v4.new_code_cell("%%llm\nq", id="c", outputs=[nbformat.from_dict(placeholder)])]
     nbformat.write(nb, jp_root_dir / "strings.ipynb")
     shared = SharedNotebooks(jp_serverapp)
     async with collaborator("strings.ipynb") as page:
-        assert await shared.replace_output("strings.ipynb", "c", "ans-2", final("ans-2"))
-        await until(lambda: cell(page.get(), "c")["outputs"] == [final("ans-2")])
+        assert await shared.replace_output("strings.ipynb", "c", "a2" * 16, final("a2" * 16))
+        await until(lambda: cell(page.get(), "c")["outputs"] == [final("a2" * 16)])
 
 
 async def test_a_kernels_answer_replaces_its_placeholder_and_its_text_fallback(
@@ -270,16 +270,16 @@ async def test_a_kernels_answer_replaces_its_placeholder_and_its_text_fallback(
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("%%llm --stream\nq", id="k", outputs=[
         nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
-        nbformat.from_dict(answering("ans-3")),
+        nbformat.from_dict(answering("a3" * 16)),
         nbformat.v4.new_output("stream", name="stdout", text="partial text"),
     ])]
     nbformat.write(nb, jp_root_dir / "kernel.ipynb")
     shared = SharedNotebooks(jp_serverapp)
     async with collaborator("kernel.ipynb") as page:
-        assert await shared.replace_output("kernel.ipynb", "k", "ans-3", final("ans-3"))
+        assert await shared.replace_output("kernel.ipynb", "k", "a3" * 16, final("a3" * 16))
         await until(lambda: len(cell(page.get(), "k")["outputs"]) == 2)
         outputs = cell(page.get(), "k")["outputs"]
-        assert outputs[0]["text"] == "a warning\n" and outputs[1] == final("ans-3")
+        assert outputs[0]["text"] == "a warning\n" and outputs[1] == final("a3" * 16)
 
 
 @pytest.mark.parametrize("disable_rtc", [True])
@@ -288,3 +288,22 @@ async def test_disable_rtc_means_no_shared_writes(jp_serverapp: Any, notebook_fi
     shared = SharedNotebooks(jp_serverapp)
     assert not shared.available
     assert not await shared.replace_output(NB, "asked", ANSWER_ID, final(ANSWER_ID))
+
+
+async def test_a_placeholder_whose_id_has_another_shape_is_never_taken_for_an_answer(
+    jp_serverapp: Any, jp_root_dir: Path, collaborator: Any
+) -> None:
+    # Given a notebook from elsewhere whose placeholder ids are not answer ids (one with a valid id
+    # appended, one that equals the id asked for but in upper case)
+    nb = nbformat.v4.new_notebook()
+    bad = [answering("../../../api/kernels?"), answering(("a4" * 16).upper()), answering(["a4" * 16])]
+    nb.cells = [nbformat.v4.new_code_cell("%%llm\nq", id="c", outputs=[nbformat.from_dict(o) for o in bad])]
+    nbformat.write(nb, jp_root_dir / "hostile.ipynb")
+    shared = SharedNotebooks(jp_serverapp)
+    async with collaborator("hostile.ipynb") as page:
+        before = cell(page.get(), "c")["outputs"]
+        # When the server writes answers by id into it, nothing of another shape is replaced
+        for answer_id in ("../../../api/kernels?", ("a4" * 16).upper(), "a4" * 16):
+            assert not await shared.replace_output("hostile.ipynb", "c", answer_id, final("a4" * 16))
+        await asyncio.sleep(0.3)
+        assert cell(page.get(), "c")["outputs"] == before

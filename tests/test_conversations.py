@@ -280,3 +280,12 @@ async def test_conversation_routes_take_the_path_with_slashes_as_written(api):
     async with api.client() as c:
         assert (await c.delete(api.url(f"conversations/{NB}/turns/c1"))).status_code == 204
     assert (await api.get(f"conversations/{NB}")).json()["turns"] == []
+
+
+@pytest.mark.parametrize("cell", ["a%3Fb", "a%23b", "a%20b", "a" * 65, "..%5Cx"])
+async def test_a_turn_is_named_only_by_a_cell_id_of_nbformats_shape(api, cell):
+    await ask(api, "c1", "one")
+    async with api.client() as c:
+        refused = await c.delete(api.url(f"{conv()}/turns/{cell}"))
+    assert refused.status_code == 400 and "not a notebook cell id" in refused.json()["message"]
+    assert [t["cell_id"] for t in (await api.get(conv())).json()["turns"]] == ["c1"]

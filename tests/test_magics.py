@@ -303,3 +303,21 @@ async def test_a_stream_that_ends_without_done_is_marked_cut_short(kernel, fake_
     assert text.startswith("looks complete.")
     assert "connection closed before the answer finished" in re.sub(r"\\(.)", r"\1", text)
     assert run.reply["status"] == "error"  # and the cell failed, so Run All stops
+
+
+async def test_a_cell_id_of_another_shape_keys_its_turn_by_digest_and_never_goes_out_raw(notebook_kernel, api, fake_upstream):
+    # Given a frontend whose cell ids are not nbformat ids (VS Code's, or a hostile notebook's)
+    kernel = await loaded(notebook_kernel)
+    raw = "vscode-notebook-cell:/home/ada/study/notes.ipynb#W1sZmlsZQ==/../../x?y"
+    fake_upstream.script(Script(chunks=["first"]), Script(chunks=["second"]))
+
+    # When that cell asks twice
+    first = await kernel.run("%%llm\nfrom the odd cell", cell_id=raw)
+    again = await kernel.run("%%llm\nfrom the odd cell, again", cell_id=raw)
+
+    # Then both answers came (the server took the request), the re-run replaced the cell's turn,
+    # and the turn's key is a digest in nbformat's shape, not the raw value
+    assert first.reply["status"] == again.reply["status"] == "ok"
+    turns = (await api.get("conversations/study%2Fnotes.ipynb")).json()["turns"]
+    assert [t["prompt"].strip() for t in turns] == ["from the odd cell, again"]
+    assert re.fullmatch(r"h-[0-9a-f]{40}", turns[0]["cell_id"])

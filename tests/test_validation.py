@@ -35,6 +35,11 @@ CASES = [
     ("unknown model", b'{"prompt": "x", "model": "gpt-9"}', 404, "Unknown model 'gpt-9'"),
     ("unknown persona", b'{"prompt": "x", "persona": "pirate"}', 404, "Unknown persona 'pirate'"),
     ("model declared but not allowed", b'{"prompt": "x", "model": "hidden"}', 403, "not allowed"),
+    # A cell id comes from a notebook: only nbformat's shape is taken
+    ("cell id with a path", b'{"prompt": "x", "conversation": "a.ipynb", "cell_id": "../../x"}', 400, "not a notebook cell id"),
+    ("cell id with a query", b'{"prompt": "x", "conversation": "a.ipynb", "cell_id": "c?x=1"}', 400, "not a notebook cell id"),
+    ("cell id over 64", b'{"prompt": "x", "conversation": "a.ipynb", "cell_id": "' + b"a" * 65 + b'"}', 400, "cell_id"),
+    ("cell id not a string", b'{"prompt": "x", "conversation": "a.ipynb", "cell_id": 7}', 400, "cell_id"),
 ]
 
 

@@ -16,6 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from ..ending import ANSWER_MIME, Ending, error_line
 from ..flags import FlagError, parse_flags
+from ..shapes import cell_key
 from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
 from .display import AnswerDisplay
 
@@ -53,13 +54,14 @@ def notebook_path() -> str | None:
 
 
 def current_cell_id(shell: Any) -> str | None:
-    """The id of the cell being run, which JupyterLab and Notebook 7 put in the request's metadata."""
+    """The key of the cell being run: its id, which JupyterLab and Notebook 7 put in the request's
+    metadata (or a digest of an id of another shape; see shapes.cell_key)."""
     kernel = getattr(shell, "kernel", None)
     try:
         parent = kernel.get_parent() if kernel is not None else None
     except Exception:  # an older or non-ipykernel kernel: no cell ids, so every run is a new turn
         return None
-    return ((parent or {}).get("metadata") or {}).get("cellId")
+    return cell_key(((parent or {}).get("metadata") or {}).get("cellId"))
 
 
 class AnswerFailed(Exception):

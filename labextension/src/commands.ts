@@ -18,6 +18,7 @@ import { AnswerOutput, IAnswerMeta } from './output';
 import { allowedImageOrigins, renderAnswer } from './render';
 import { CellmageRequestError, IConversation, IStatus, requestAPI, streamAnswer } from './request';
 import { closeOpenFence, safeMarkdown } from './safemd';
+import { answerPath, cellId, warnShape } from './shapes';
 
 export namespace CommandIDs {
   export const run = 'cellmage:run-cell';
@@ -128,7 +129,12 @@ export function registerCommands(
     if (panel) {
       // The notebook is the conversation, the cell its turn (shared with the %%llm magic).
       body.conversation = panel.context.path;
-      body.cell_id = model.id;
+      const id = cellId(model.id);
+      if (id !== null) {
+        body.cell_id = id;
+      } else {
+        warnShape('a cell id', model.id); // answered as a turn of no cell: a re-run adds one
+      }
       body.history = flags.history ?? true;
     }
     const chosen = {
@@ -259,7 +265,7 @@ export function registerCommands(
       const elsewhere = liveAnswers.runningIn(cell.model.id);
       if (elsewhere) {
         // Answering from another page or a kernel: the stop control stops that answer.
-        await requestAPI(`chat/${elsewhere.id}/cancel`, { method: 'POST' }).catch(() => undefined);
+        await requestAPI(answerPath(elsewhere.id, 'cancel'), { method: 'POST' }).catch(() => undefined);
         return;
       }
       await ask(cell);

@@ -13,6 +13,7 @@ import { endingFromEvents, finalMarkdown } from './ending';
 import { LiveAnswer, liveAnswers, liveSettings } from './live';
 import { LiveMarkdown } from './livemd';
 import { allowedImageOrigins, BlockRenderer } from './render';
+import { answerId, warnShape } from './shapes';
 
 export { ANSWER_MIME };
 
@@ -25,6 +26,16 @@ const STREAMING_CLASS = 'jp-cellmage-streaming';
  * clear_output): the replacing output, same answer id, takes their blocks over. */
 const retired = new Map<string, BlockRenderer>();
 const RETIRED_MS = 10000;
+
+/** What a live placeholder whose answer id has the wrong shape shows: a stale answer (it came
+ * from a notebook made elsewhere; nothing is asked of the server for it). */
+const STALE = finalMarkdown(
+  '',
+  endingFromEvents(null, {
+    error: { code: 'abandoned', message: "This output's answer id is not one this server makes, so the answer cannot be followed." },
+    done: { finish_reason: 'cancelled' }
+  })
+);
 
 export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
   private readonly _blocks: BlockRenderer;
@@ -46,10 +57,16 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     // JSON boundary: the mark's data as stored; anything unexpected renders as nothing.
     const mark = model.data[ANSWER_MIME] as any;
     const markdown = typeof mark?.markdown === 'string' ? mark.markdown : '';
-    const id = typeof mark?.answer?.id === 'string' ? (mark.answer.id as string) : null;
-    if (id !== null && mark.answer.live === true) {
-      // A live answer's placeholder: its text comes from the page (its asker) or the server.
-      this._follow(id);
+    const id = answerId(mark?.answer?.id);
+    if (mark?.answer?.live === true) {
+      if (id !== null) {
+        // A live answer's placeholder: its text comes from the page (its asker) or the server.
+        this._follow(id);
+        return;
+      }
+      warnShape('a live answer id', mark.answer.id);
+      this._unfollow();
+      await this._blocks.render(STALE);
       return;
     }
     this._unfollow();

@@ -13,6 +13,7 @@ import { PartialJSONObject } from '@lumino/coreutils';
 
 import { ANSWER_MIME } from './answermime';
 import { IAnswerBundle } from './ending';
+import { answerId } from './shapes';
 
 export interface IAnswerMeta {
   model?: string;
@@ -25,12 +26,11 @@ export interface IAnswerMeta {
   error?: { code: string; message: string };
 }
 
-/** The answer id an output's ANSWER_MIME data carries, if any. */
+/** The answer id an output's ANSWER_MIME data carries, if it carries one of the right shape (an
+ * output may come from a notebook made anywhere). */
 export function answerIdOf(output: nbformat.IOutput): string | null {
   // JSON boundary: an output as stored.
-  const mark = (output.data as any)?.[ANSWER_MIME];
-  const id = mark?.answer?.id;
-  return typeof id === 'string' ? id : null;
+  return answerId((output.data as any)?.[ANSWER_MIME]?.answer?.id);
 }
 
 export class AnswerOutput {

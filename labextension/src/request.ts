@@ -5,6 +5,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { answerPath, apiPath } from './shapes';
 import { SSEParser } from './sse';
 
 /** The API root, relative to the server's base URL. */
@@ -45,7 +46,7 @@ export async function requestAPI<T>(
   init: RequestInit = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, API_PATH, path);
+  const url = URLExt.join(settings.baseUrl, API_PATH, apiPath(path));
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
@@ -145,7 +146,7 @@ export async function followAnswer(
   signal: AbortSignal,
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<void> {
-  const url = URLExt.join(settings.baseUrl, API_PATH, 'answers', id, 'events');
+  const url = URLExt.join(settings.baseUrl, API_PATH, answerPath(id, 'events'));
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, { signal, headers: { Accept: 'text/event-stream' } }, settings);

@@ -14,6 +14,7 @@ import { answerBundle, endingFromEvents, IStreamEnd } from './ending';
 import { AnswerOutput, answerIdOf, IAnswerMeta } from './output';
 import { allowedImageOrigins } from './render';
 import { CellmageRequestError, IAnswerRecord, IConversation, requestAPI } from './request';
+import { answerPath, warnShape } from './shapes';
 
 const GONE: IStreamEnd = {
   error: {
@@ -34,8 +35,15 @@ function livePlaceholders(panel: NotebookPanel): [ICodeCellModel, string][] {
     for (let i = 0; i < outputs.length; i++) {
       const output = outputs.get(i).toJSON();
       // JSON boundary: an output as stored.
-      if ((output.data as any)?.[ANSWER_MIME]?.answer?.live === true) {
-        found.push([cell as ICodeCellModel, answerIdOf(output)!]);
+      const mark = (output.data as any)?.[ANSWER_MIME]?.answer;
+      if (mark?.live !== true) {
+        continue;
+      }
+      const id = answerIdOf(output);
+      if (id === null) {
+        warnShape('a live answer id', mark.id); // its renderer shows it as a stale answer
+      } else {
+        found.push([cell as ICodeCellModel, id]);
       }
     }
   }
@@ -49,7 +57,7 @@ export async function settleAbandoned(panel: NotebookPanel): Promise<number> {
   for (const [cell, id] of livePlaceholders(panel)) {
     let record: IAnswerRecord | null = null;
     try {
-      record = await requestAPI<IAnswerRecord>(`answers/${id}`);
+      record = await requestAPI<IAnswerRecord>(answerPath(id));
     } catch (error) {
       if (!(error instanceof CellmageRequestError && error.status === 404)) {
         continue; // the server is not reachable now: the renderer says so; try at the next open
@@ -59,7 +67,7 @@ export async function settleAbandoned(panel: NotebookPanel): Promise<number> {
       continue; // its renderer follows it
     }
     if (record !== null) {
-      const written = await requestAPI<{ written: boolean }>(`answers/${id}/settle`, { method: 'POST' }).catch(
+      const written = await requestAPI<{ written: boolean }>(answerPath(id, 'settle'), { method: 'POST' }).catch(
         () => ({ written: false })
       );
       if (written.written) {
