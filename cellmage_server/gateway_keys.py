@@ -4,10 +4,26 @@ user's server as it starts (``/key/generate``) and delete it when it stops (``/k
 Runs in the hub, not in the single-user server. Needs a gateway with its database (virtual keys,
 budgets); in ``jupyterhub_config.py``::
 
-    from cellmage_server.gateway_keys import GatewayKeys
+    from jupyterhub.spawner import LocalProcessSpawner
+    from cellmage_server.gateway_keys import GatewayKeys, GatewayKeyState
+
+    class TeamSpawner(GatewayKeyState, LocalProcessSpawner):  # or KubeSpawner, DockerSpawner, ...
+        pass
+
+    c.JupyterHub.spawner_class = TeamSpawner
     keys = GatewayKeys("http://litellm:4000", os.environ["LITELLM_MASTER_KEY"], max_budget=20.0)
     c.Spawner.pre_spawn_hook = keys.pre_spawn_hook
     c.Spawner.post_stop_hook = keys.post_stop_hook
+
+Where the key's id lives. What a start mints must outlive the hub process: a hub restarted with
+``cleanup_servers = False`` (how Zero to JupyterHub runs) leaves the servers running and builds
+new spawner objects for them. JupyterHub keeps each spawner's ``get_state()`` in its database and
+gives it to the new object's ``load_state()``; it also overwrites ``orm_spawner.state`` with
+``get_state()`` after every start and stop, so a hook cannot write there itself. A mixin on the
+spawner class (:class:`GatewayKeyState`) is the way JupyterHub supports, and composes with any
+spawner. It keeps the key's hash (LiteLLM's ``token_id``, which ``/key/delete`` takes like the
+key) and alias, never the key. Without the mixin the hooks still work, and a stop the hub no
+longer remembers deletes the key by the server's alias, which only that server has.
 """
 
 from __future__ import annotations
@@ -19,6 +35,7 @@ from typing import Any
 
 import httpx
 
+STATE_KEY = "cellmage_gateway_key"  # in the spawner's state: {"token_id": ..., "alias": ...}
 _UNSAFE = re.compile(r"[^A-Za-z0-9.@-]+")
 
 
@@ -39,6 +56,37 @@ def key_alias(user: str, server: str, prefix: str = "jupyterhub") -> str:
 
 class GatewayKeyError(RuntimeError):
     """The gateway did not mint or delete a key; the message says what it answered."""
+
+
+class GatewayKeyState:
+    """Mixin for the hub's spawner class: keeps the server's key's hash and alias in the spawner's
+    state, which the hub keeps in its database, so a hub restarted while the server runs
+    (``cleanup_servers = False``) still deletes that key when the server stops::
+
+        class TeamSpawner(GatewayKeyState, KubeSpawner):
+            pass
+
+    Put it first, so its ``get_state``/``load_state``/``clear_state`` run and call the spawner's
+    own (JupyterHub's contract for spawner state: each calls ``super()``).
+    """
+
+    cellmage_gateway_key: dict[str, str | None] | None = None
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()  # type: ignore[misc]
+        if self.cellmage_gateway_key:
+            state[STATE_KEY] = dict(self.cellmage_gateway_key)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)  # type: ignore[misc]
+        held = state.get(STATE_KEY)
+        if isinstance(held, dict) and all(isinstance(held.get(k), (str, type(None))) for k in ("token_id", "alias")):
+            self.cellmage_gateway_key = {"token_id": held.get("token_id"), "alias": held.get("alias")}
+
+    def clear_state(self) -> None:
+        super().clear_state()  # type: ignore[misc]
+        self.cellmage_gateway_key = None
 
 
 class GatewayKeys:
@@ -99,26 +147,37 @@ class GatewayKeys:
                 f"the LLM gateway at {self.gateway_url} did not mint {user}'s key (HTTP {response.status_code}: "
                 f"{response.text[:300]}); virtual keys need the gateway's database (DATABASE_URL)"
             )
-        key = response.json()["key"]
-        spawner.environment = {**spawner.environment, self.env_name: key}
-        spawner._cellmage_gateway_key = key
+        minted = response.json()
+        spawner.environment = {**spawner.environment, self.env_name: minted["key"]}
+        # What deletes the key later: its hash (LiteLLM's token_id; /key/delete takes it as it
+        # takes the key) and its alias. Never the key itself: this goes to the hub's database.
+        token_id = minted.get("token_id") or minted.get("token")
+        spawner.cellmage_gateway_key = {"token_id": token_id if isinstance(token_id, str) else None, "alias": alias}
 
     async def post_stop_hook(self, spawner: Any) -> None:
-        """Delete the key the server had; it expires anyway if this fails."""
-        key = getattr(spawner, "_cellmage_gateway_key", None)
-        if key is None:
-            return
-        spawner._cellmage_gateway_key = None
+        """Delete the key the server had: by its hash when the hub knows it (kept in the spawner's
+        state by :class:`GatewayKeyState`), else by the server's alias. It expires anyway if
+        this fails, and the server's next start deletes it by its alias."""
+        held = getattr(spawner, "cellmage_gateway_key", None) or {}
+        spawner.cellmage_gateway_key = None
+        user = spawner.user.name
+        if held.get("token_id"):
+            body, which = {"keys": [held["token_id"]]}, f"key {held.get('alias')}"
+        else:
+            alias = held.get("alias") or self.alias(spawner)
+            body, which = {"key_aliases": [alias]}, f"key under {alias}"
         try:
             async with self._client() as client:
-                response = await client.post("/key/delete", json={"keys": [key]})
+                response = await client.post("/key/delete", json=body)
         except httpx.HTTPError as e:
-            spawner.log.warning("cellmage: could not delete %s's gateway key: %s", spawner.user.name, e)
+            spawner.log.warning("cellmage: could not delete %s's gateway %s: %s", user, which, e)
             return
-        if response.status_code != 200:
-            spawner.log.warning(
-                "cellmage: the gateway did not delete %s's key (HTTP %s)", spawner.user.name, response.status_code
-            )
+        if response.status_code == 200:
+            spawner.log.info("cellmage: deleted %s's gateway %s", user, which)
+        elif response.status_code == 404:  # none left: it expired, an admin deleted it, or none was minted
+            spawner.log.debug("cellmage: no gateway %s of %s to delete", which, user)
+        else:
+            spawner.log.warning("cellmage: the gateway did not delete %s's %s (HTTP %s)", user, which, response.status_code)
 
 
 def _alias_taken(response: httpx.Response) -> bool:

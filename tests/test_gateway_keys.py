@@ -4,6 +4,7 @@ virtual keys, and tests/hub/ runs the hooks against the real one, database-less)
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ import pytest
 from jupyterhub import orm
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 
-from cellmage_server.gateway_keys import GatewayKeyError, GatewayKeys, key_alias
+from cellmage_server.gateway_keys import GatewayKeyError, GatewayKeys, GatewayKeyState, key_alias
 
 from .fake_key_api import FakeKeyAPI
 
@@ -28,10 +29,14 @@ def gateway() -> Iterator[FakeKeyAPI]:
     fake.stop()
 
 
-def _spawner(user: str = "ada", server: str = "") -> SimpleLocalProcessSpawner:
+class TeamSpawner(GatewayKeyState, SimpleLocalProcessSpawner):
+    """The spawner class an admin declares: the mixin first, then their own spawner."""
+
+
+def _spawner(user: str = "ada", server: str = "", cls: type = SimpleLocalProcessSpawner) -> SimpleLocalProcessSpawner:
     # The hub's own row for the server (not in a database here): it gives the spawner its name.
     row = orm.Spawner(name=server, state={})
-    return SimpleLocalProcessSpawner(user=SimpleNamespace(name=user, url=f"/user/{user}/"), orm_spawner=row)
+    return cls(user=SimpleNamespace(name=user, url=f"/user/{user}/"), orm_spawner=row)
 
 
 async def test_a_starting_server_gets_a_key_minted_for_its_user_and_a_stopped_one_loses_it(gateway):
@@ -52,7 +57,7 @@ async def test_a_starting_server_gets_a_key_minted_for_its_user_and_a_stopped_on
 
     await keys.post_stop_hook(spawner)
 
-    assert gateway.keys == {}
+    assert gateway.keys == {} and gateway.seen[-1].body == {"keys": [token]}
 
 
 async def test_a_gateway_without_its_database_stops_the_spawn_with_a_reason(gateway):
@@ -108,3 +113,56 @@ async def test_a_key_left_from_before_under_the_servers_alias_does_not_stop_its_
     [(token, row)] = gateway.keys.items()
     assert row["key_alias"] == keys.alias(spawner) and spawner.environment["CELLMAGE_GATEWAY_KEY"].startswith("sk-")
     assert [(s.action, s.status) for s in gateway.seen] == [("generate", 400), ("delete", 200), ("generate", 200)]
+
+
+async def test_the_keys_hash_survives_a_hub_restart_in_the_spawners_state_and_its_stop_deletes_it(gateway):
+    keys = GatewayKeys(gateway.url, gateway.master_key)
+    before = _spawner(cls=TeamSpawner)
+    before.clear_state()  # what the hub does as a server starts, then the hook, then start()
+    await keys.pre_spawn_hook(before)
+    before.pid = 4242  # what SimpleLocalProcessSpawner.start records
+    state = json.loads(json.dumps(before.get_state()))  # what the hub keeps in its database after start
+    [(token, row)] = gateway.keys.items()
+
+    # The hub restarts: a new spawner object for the running server, given the stored state.
+    after = _spawner(cls=TeamSpawner)
+    after.load_state(state)
+    await keys.post_stop_hook(after)
+
+    assert state["cellmage_gateway_key"] == {"token_id": token, "alias": keys.alias(before)}
+    assert state["pid"] == 4242 and after.pid == 4242  # the spawner's own state, kept beside ours
+    assert before.environment["CELLMAGE_GATEWAY_KEY"] not in json.dumps(state)  # the key itself never
+    assert gateway.keys == {} and gateway.seen[-1].body == {"keys": [token]}  # deleted by its hash
+
+
+def test_a_spawner_cleared_for_a_new_start_keeps_nothing_of_the_last_key():
+    spawner = _spawner(cls=TeamSpawner)
+    spawner.load_state({"pid": 7, "cellmage_gateway_key": {"token_id": "ab12", "alias": "jupyterhub-ada-default-x"}})
+
+    spawner.clear_state()  # the hub, before a start's hook and after a stop's
+
+    assert spawner.get_state() == {}
+
+
+async def test_without_the_mixin_a_stop_after_a_hub_restart_deletes_the_key_by_the_servers_alias(gateway):
+    keys = GatewayKeys(gateway.url, gateway.master_key)
+    await keys.pre_spawn_hook(_spawner("bob", "x-default"))
+    await keys.pre_spawn_hook(_spawner("bob-x"))
+
+    await keys.post_stop_hook(_spawner("bob", "x-default"))  # a new spawner object: nothing remembered
+
+    assert gateway.aliases() == {key_alias("bob-x", "")}  # bob's key went; bob-x's stays
+    assert gateway.seen[-1].body == {"key_aliases": [key_alias("bob", "x-default")]}
+
+
+async def test_a_stop_with_no_key_left_at_the_gateway_is_quiet(gateway, caplog):
+    keys = GatewayKeys(gateway.url, gateway.master_key)
+    spawner = _spawner()
+    await keys.pre_spawn_hook(spawner)
+    gateway.keys.clear()  # expired, or an admin deleted it
+
+    await keys.post_stop_hook(spawner)
+    await keys.post_stop_hook(spawner)
+
+    assert [s.status for s in gateway.seen[1:]] == [404, 404]
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and "cellmage" in r.getMessage()]
