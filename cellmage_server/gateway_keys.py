@@ -34,8 +34,12 @@ import re
 from typing import Any
 
 import httpx
+from jupyterhub.spawner import SpawnException
 
-STATE_KEY = "cellmage_gateway_key"  # in the spawner's state: {"token_id": ..., "alias": ...}
+from .gateway_state import GatewayKeyState, note
+
+__all__ = ["GatewayKeyError", "GatewayKeyState", "GatewayKeys", "key_alias"]
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9.@-]+")
 
 
@@ -54,46 +58,29 @@ def key_alias(user: str, server: str, prefix: str = "jupyterhub") -> str:
     return f"{prefix}-{readable}-{digest}"
 
 
-class GatewayKeyError(RuntimeError):
-    """The gateway did not mint or delete a key; the message says what it answered."""
+class GatewayKeyError(SpawnException):
+    """The gateway did not mint a key. Its message, in words for the user, is what the spawn's
+    progress shows ("Spawn failed: ..."), without a traceback in the hub's log."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="gateway", status_code=503)
+        self.jupyterhub_message = message
 
-class GatewayKeyState:
-    """Mixin for the hub's spawner class: keeps the server's key's hash and alias in the spawner's
-    state, which the hub keeps in its database, so a hub restarted while the server runs
-    (``cleanup_servers = False``) still deletes that key when the server stops::
-
-        class TeamSpawner(GatewayKeyState, KubeSpawner):
-            pass
-
-    Put it first, so its ``get_state``/``load_state``/``clear_state`` run and call the spawner's
-    own (JupyterHub's contract for spawner state: each calls ``super()``).
-    """
-
-    cellmage_gateway_key: dict[str, str | None] | None = None
-
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()  # type: ignore[misc]
-        if self.cellmage_gateway_key:
-            state[STATE_KEY] = dict(self.cellmage_gateway_key)
-        return state
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)  # type: ignore[misc]
-        held = state.get(STATE_KEY)
-        if isinstance(held, dict) and all(isinstance(held.get(k), (str, type(None))) for k in ("token_id", "alias")):
-            self.cellmage_gateway_key = {"token_id": held.get("token_id"), "alias": held.get("alias")}
-
-    def clear_state(self) -> None:
-        super().clear_state()  # type: ignore[misc]
-        self.cellmage_gateway_key = None
+    def say(self, more: str) -> None:
+        self.jupyterhub_message += more
+        self.message = self.log_message = self.jupyterhub_message
 
 
 class GatewayKeys:
     """Mints one virtual key per server start, owned by the hub user (so the gateway's per-user
     budget and spend apply across that user's keys) and expiring after ``duration`` even if the
     hub never deletes it. ``alias_prefix`` starts every key's alias: give each hub that shares a
-    gateway its own, since a start deletes the key its alias names when one is left from before."""
+    gateway its own, since a start deletes the key its alias names when one is left from before.
+
+    When the gateway cannot be reached or refuses, the server starts without a key (the spawn's
+    progress and the hub's log say why and what to do): a gateway outage costs the team its LLM
+    answers, not its notebooks. ``require_key=True`` stops the start instead, with that message.
+    """
 
     def __init__(
         self,
@@ -107,6 +94,7 @@ class GatewayKeys:
         models: list[str] | None = None,
         rpm_limit: int | None = None,
         alias_prefix: str = "jupyterhub",
+        require_key: bool = False,
         timeout: float = 10.0,
     ) -> None:
         self.gateway_url = gateway_url.rstrip("/")
@@ -117,6 +105,7 @@ class GatewayKeys:
             "models": models, "rpm_limit": rpm_limit,
         }
         self.alias_prefix = alias_prefix
+        self.require_key = require_key
         self.timeout = timeout
 
     def _client(self) -> httpx.AsyncClient:
@@ -127,7 +116,35 @@ class GatewayKeys:
         return key_alias(spawner.user.name, spawner.name or "", self.alias_prefix)
 
     async def pre_spawn_hook(self, spawner: Any) -> None:
-        """Mint the user's key and put it in the environment of the server about to start."""
+        """Mint the user's key and put it in the environment of the server about to start; say in
+        the spawn's progress what happened."""
+        # A server that gets no key of its own gets none: never a team key from c.Spawner.environment.
+        spawner.environment = {k: v for k, v in spawner.environment.items() if k != self.env_name}
+        spawner.cellmage_gateway_key = None
+        try:
+            minted = await self._mint(spawner)
+        except GatewayKeyError as e:
+            if self.require_key:
+                e.say(" Your server did not start: this hub gives every server an LLM key. Try again in a "
+                      "moment; if this stays, tell your JupyterHub admin.")
+                note(spawner, e.jupyterhub_message)
+                raise
+            e.say(" Your server starts without one, so LLM answers fail until it restarts with a key: stop and "
+                  "start it from the hub's home page once the gateway is back; if this stays, tell your "
+                  "JupyterHub admin.")
+            spawner.log.warning("cellmage: %s", e.jupyterhub_message)
+            note(spawner, e.jupyterhub_message)
+            return
+        spawner.environment = {**spawner.environment, self.env_name: minted["key"]}
+        # What deletes the key later: its hash (LiteLLM's token_id; /key/delete takes it as it
+        # takes the key) and its alias. Never the key itself: this goes to the hub's database.
+        token_id = minted.get("token_id") or minted.get("token")
+        alias = self.alias(spawner)
+        spawner.cellmage_gateway_key = {"token_id": token_id if isinstance(token_id, str) else None, "alias": alias}
+        note(spawner, f"Got an LLM key from the gateway ({alias}).")
+
+    async def _mint(self, spawner: Any) -> dict[str, Any]:
+        """``/key/generate``'s answer, or :class:`GatewayKeyError` in words for the user."""
         user, alias = spawner.user.name, self.alias(spawner)
         body = {"user_id": user, "key_alias": alias, "metadata": {"source": "jupyterhub"}}
         body.update({k: v for k, v in self.limits.items() if v is not None})
@@ -138,21 +155,29 @@ class GatewayKeys:
                     # A key left from an earlier start of this very server (the hub lost track of
                     # it, or could not delete it): no other server has this alias, so it is stale.
                     spawner.log.warning("cellmage: deleting %s's stale gateway key %s", user, alias)
+                    note(spawner, "Deleting an LLM key left from an earlier start of this server.")
                     await client.post("/key/delete", json={"key_aliases": [alias]})
                     response = await client.post("/key/generate", json=body)
         except httpx.HTTPError as e:
-            raise GatewayKeyError(f"cannot reach the LLM gateway at {self.gateway_url} to mint {user}'s key: {e}") from e
-        if response.status_code != 200:
             raise GatewayKeyError(
-                f"the LLM gateway at {self.gateway_url} did not mint {user}'s key (HTTP {response.status_code}: "
-                f"{response.text[:300]}); virtual keys need the gateway's database (DATABASE_URL)"
+                f"Cannot reach the LLM gateway at {self.gateway_url} to mint {user}'s key "
+                f"({type(e).__name__}: {self._redact(str(e)) or 'no answer'})."
+            ) from e
+        if response.status_code != 200:
+            if _alias_taken(response):
+                why = f"a key left from before holds this server's alias {alias} and could not be deleted"
+            elif response.status_code in (401, 403):
+                why = "the hub's master key was refused"
+            else:
+                why = "virtual keys need the gateway's database (DATABASE_URL)"
+            raise GatewayKeyError(
+                f"The LLM gateway at {self.gateway_url} did not mint {user}'s key (HTTP {response.status_code}: "
+                f"{self._redact(_words(response))}); {why}."
             )
-        minted = response.json()
-        spawner.environment = {**spawner.environment, self.env_name: minted["key"]}
-        # What deletes the key later: its hash (LiteLLM's token_id; /key/delete takes it as it
-        # takes the key) and its alias. Never the key itself: this goes to the hub's database.
-        token_id = minted.get("token_id") or minted.get("token")
-        spawner.cellmage_gateway_key = {"token_id": token_id if isinstance(token_id, str) else None, "alias": alias}
+        return response.json()
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._master_key, "[master key]") if self._master_key else text
 
     async def post_stop_hook(self, spawner: Any) -> None:
         """Delete the key the server had: by its hash when the hub knows it (kept in the spawner's
@@ -177,7 +202,18 @@ class GatewayKeys:
         elif response.status_code == 404:  # none left: it expired, an admin deleted it, or none was minted
             spawner.log.debug("cellmage: no gateway %s of %s to delete", which, user)
         else:
-            spawner.log.warning("cellmage: the gateway did not delete %s's %s (HTTP %s)", user, which, response.status_code)
+            status = response.status_code
+            spawner.log.warning("cellmage: the gateway did not delete %s's %s (HTTP %s)", user, which, status)
+
+
+def _words(response: httpx.Response) -> str:
+    """The gateway's own words: LiteLLM's ``{"error": {"message": ...}}``, else its text."""
+    try:
+        error = response.json().get("error")
+        text = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        text = None
+    return str(text or response.text or response.reason_phrase)[:300]
 
 
 def _alias_taken(response: httpx.Response) -> bool:
@@ -186,7 +222,9 @@ def _alias_taken(response: httpx.Response) -> bool:
     if response.status_code != 400:
         return False
     try:
-        error = response.json().get("error") or {}
-    except ValueError:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
         return False
-    return isinstance(error, dict) and error.get("param") == "key_alias" and "already exists" in str(error.get("message"))
+    if not isinstance(error, dict):
+        return False
+    return error.get("param") == "key_alias" and "already exists" in str(error.get("message"))

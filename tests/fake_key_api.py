@@ -53,7 +53,8 @@ class FakeKeyAPI:
     master_key: str = "sk-master-for-key-tests"
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # hash -> the key's row
     seen: list[Seen] = field(default_factory=list)
-    refuse: tuple[int, str] | None = None  # answer every request this (status, text), like a gateway without its database
+    refuse: tuple[int, str] | None = None  # answer everything so (status, text): a gateway without its database
+    delay: float = 0.0  # seconds before each answer
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _server: httpserver.HTTPServer | None = None
@@ -145,7 +146,8 @@ class _Keys(web.RequestHandler):
     def initialize(self, fake: FakeKeyAPI) -> None:
         self.fake = fake
 
-    def post(self, action: str) -> None:
+    async def post(self, action: str) -> None:
+        await asyncio.sleep(self.fake.delay)
         body = json.loads(self.request.body or b"{}")
         seen = Seen(action, body, self.request.headers.get("Authorization", ""))
         self.fake.seen.append(seen)

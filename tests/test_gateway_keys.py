@@ -4,14 +4,18 @@ virtual keys, and tests/hub/ runs the hooks against the real one, database-less)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import socket
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from jupyterhub import orm
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.utils import format_exception, iterate_until
 
 from cellmage_server.gateway_keys import GatewayKeyError, GatewayKeys, GatewayKeyState, key_alias
 
@@ -60,18 +64,90 @@ async def test_a_starting_server_gets_a_key_minted_for_its_user_and_a_stopped_on
     assert gateway.keys == {} and gateway.seen[-1].body == {"keys": [token]}
 
 
-async def test_a_gateway_without_its_database_stops_the_spawn_with_a_reason(gateway):
-    gateway.refuse = (400, '{"error": {"message": "No connected db."}}')
-    spawner = _spawner()
+@pytest.fixture
+def down_url() -> Iterator[str]:
+    """A gateway that is down: a port held (bound, never listening) so nothing answers there."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
-    with pytest.raises(GatewayKeyError, match=r"did not mint ada's key \(HTTP 400.*No connected db.*DATABASE_URL"):
+
+async def _progress_of(spawner: SimpleLocalProcessSpawner, start: Any) -> list[str]:
+    """The spawn's progress as the hub's progress API sends it: its stream opened as the spawn
+    begins, read until the spawn is over (jupyterhub.utils.iterate_until, as the API does)."""
+    spawner._spawn_pending = True
+    spawn = asyncio.ensure_future(start())
+    messages = []
+    async for event in iterate_until(spawn, spawner._generate_progress()):
+        messages.append(event["message"])
+    spawner._spawn_pending = False
+    if spawn.exception():
+        messages.append(f"Spawn failed: {format_exception(spawn.exception())[0]}")
+    return messages
+
+
+async def test_a_gateway_that_is_down_lets_the_server_start_without_a_key_and_the_progress_says_why(down_url):
+    keys = GatewayKeys(down_url, "sk-master", timeout=2)
+    spawner = _spawner(cls=TeamSpawner)
+    spawner.environment = {"CELLMAGE_GATEWAY_KEY": "sk-team-key-from-config", "OTHER": "kept"}
+
+    async def start() -> None:
+        await keys.pre_spawn_hook(spawner)
+        await asyncio.sleep(0.2)  # the spawner's own start
+
+    messages = await _progress_of(spawner, start)
+
+    [note] = [m for m in messages if "gateway" in m]
+    assert f"Cannot reach the LLM gateway at {down_url} to mint ada's key (ConnectError" in note
+    assert "Your server starts without one" in note and "tell your JupyterHub admin" in note
+    assert messages[:2] == ["Server requested", "Spawning server..."]  # the spawner's own, still there
+    # No key of its own, and not the team's either: LLM answers fail, the notebooks work.
+    assert spawner.environment == {"OTHER": "kept"} and spawner.get_state() == {}
+
+
+@pytest.mark.parametrize(("status", "words", "why"), [
+    (500, "Internal Server Error", "DATABASE_URL"),
+    (400, '{"error": {"message": "No connected db.", "type": "no_db_connection", "param": null, "code": "400"}}',
+     "No connected db.); virtual keys need the gateway's database (DATABASE_URL)"),
+    (401, '{"error": {"message": "Authentication Error, sk-master-for-key-tests is not valid"}}',
+     "Authentication Error, [master key] is not valid); the hub's master key was refused"),
+])
+async def test_a_gateway_that_refuses_lets_the_server_start_without_a_key_and_says_why(gateway, status, words, why):
+    gateway.refuse = (status, words)
+    gateway.delay = 0.3  # the progress stream is open and waiting when the hook speaks
+    spawner = _spawner(cls=TeamSpawner)
+
+    async def start() -> None:
         await GatewayKeys(gateway.url, gateway.master_key).pre_spawn_hook(spawner)
+
+    messages = await _progress_of(spawner, start)
+
+    [note] = [m for m in messages if "gateway" in m]
+    assert f"did not mint ada's key (HTTP {status}: " in note and why in note and "starts without one" in note
+    assert gateway.master_key not in note
     assert "CELLMAGE_GATEWAY_KEY" not in spawner.environment
 
 
-async def test_a_gateway_that_is_down_stops_the_spawn_with_its_address():
-    with pytest.raises(GatewayKeyError, match="cannot reach the LLM gateway at http://127.0.0.1:9"):
-        await GatewayKeys("http://127.0.0.1:9", "sk-master", timeout=2).pre_spawn_hook(_spawner())
+async def test_a_hub_that_requires_a_key_stops_the_start_and_the_progress_says_why(down_url):
+    keys = GatewayKeys(down_url, "sk-master", require_key=True, timeout=2)
+    spawner = _spawner(cls=TeamSpawner)
+
+    messages = await _progress_of(spawner, lambda: keys.pre_spawn_hook(spawner))
+
+    assert messages[-1].startswith(f"Spawn failed: Cannot reach the LLM gateway at {down_url} to mint ada's key")
+    assert "Your server did not start" in messages[-1] and "tell your JupyterHub admin" in messages[-1]
+    with pytest.raises(GatewayKeyError, match="Cannot reach the LLM gateway"):  # a plain spawner: the same error
+        await keys.pre_spawn_hook(_spawner())
+
+
+async def test_a_minted_key_is_named_in_the_progress(gateway):
+    spawner = _spawner(cls=TeamSpawner)
+    gateway.add(key_alias("ada", ""), "ada")
+
+    messages = await _progress_of(spawner, lambda: GatewayKeys(gateway.url, gateway.master_key).pre_spawn_hook(spawner))
+
+    assert "Deleting an LLM key left from an earlier start of this server." in messages
+    assert f"Got an LLM key from the gateway ({key_alias('ada', '')})." in messages
 
 
 async def test_servers_whose_names_read_alike_get_keys_of_their_own(gateway):
