@@ -19,8 +19,8 @@ class GatewayKeyState:
         class TeamSpawner(GatewayKeyState, KubeSpawner):
             pass
 
-    Put it first, so its ``get_state``/``load_state``/``clear_state`` run and call the spawner's
-    own (JupyterHub's contract for spawner state: each calls ``super()``).
+    Put it first, so its ``get_state``/``load_state``/``clear_state`` (and ``progress``) run and
+    call the spawner's own (JupyterHub's contract for spawner state: each calls ``super()``).
     """
 
     cellmage_gateway_key: dict[str, str | None] | None = None
@@ -45,8 +45,10 @@ class GatewayKeyState:
             self.cellmage_gateway_key = {"token_id": held.get("token_id"), "alias": held.get("alias")}
 
     def clear_state(self) -> None:
+        # The key's hash stays: LocalProcessSpawner.poll() clears the state as soon as the
+        # server's process is gone, before the hub runs post_stop_hook, which needs it and then
+        # forgets it. What a start says in its progress is over with its server.
         super().clear_state()  # type: ignore[misc]
-        self.cellmage_gateway_key = None
         self.cellmage_notes.clear()
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:

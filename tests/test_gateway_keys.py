@@ -211,12 +211,19 @@ async def test_the_keys_hash_survives_a_hub_restart_in_the_spawners_state_and_it
     assert gateway.keys == {} and gateway.seen[-1].body == {"keys": [token]}  # deleted by its hash
 
 
-def test_a_spawner_cleared_for_a_new_start_keeps_nothing_of_the_last_key():
+async def test_a_server_whose_process_is_gone_still_has_its_key_deleted_by_its_hash(gateway):
+    keys = GatewayKeys(gateway.url, gateway.master_key)
     spawner = _spawner(cls=TeamSpawner)
-    spawner.load_state({"pid": 7, "cellmage_gateway_key": {"token_id": "ab12", "alias": "jupyterhub-ada-default-x"}})
+    await keys.pre_spawn_hook(spawner)
+    [token] = gateway.keys
 
-    spawner.clear_state()  # the hub, before a start's hook and after a stop's
+    # LocalProcessSpawner.poll() clears the state once the process is gone (as stop() waits for
+    # it), before the hub runs post_stop_hook; then the hub clears it again and stores it.
+    spawner.clear_state()
+    await keys.post_stop_hook(spawner)
+    spawner.clear_state()
 
+    assert gateway.keys == {} and gateway.seen[-1].body == {"keys": [token]}
     assert spawner.get_state() == {}
 
 
