@@ -22,7 +22,9 @@ PAGE = (ROOT / "docs" / "jupyterhub.md").read_text()
 IN_CLUSTER = "http://litellm.litellm.svc.cluster.local:4000/v1"
 
 
-@pytest.mark.parametrize("name", ["jupyterhub_config.py", "litellm_config.yaml", "cellmage.toml", "z2jh-values.yaml"])
+@pytest.mark.parametrize(
+    "name", ["jupyterhub_config.py", "gateway_keys.py", "litellm_config.yaml", "cellmage.toml", "z2jh-values.yaml"]
+)
 def test_the_page_shows_each_file_the_tests_run_as_it_is(name):
     text = (DOCS / name).read_text().rstrip("\n")
     assert f"\n{text}\n```" in PAGE, f"docs/jupyterhub.md does not show docs/jupyterhub/{name} as it is"
@@ -34,6 +36,8 @@ def test_the_hub_tests_load_the_documented_hub_config():
     assert 'load_subconfig(os.environ["HUB_TEST_DOCS_CONFIG"])' in test_config
     assert '"HUB_TEST_DOCS_CONFIG": str(DOCS / "jupyterhub_config.py")' in stack
     assert 'DOCS / "litellm_config.yaml"' in stack and 'DOCS / "cellmage.toml"' in stack
+    assert 'load_subconfig(os.environ["HUB_TEST_KEYS_CONFIG"])' in test_config
+    assert 'hub_env["HUB_TEST_KEYS_CONFIG"] = str(DOCS / "gateway_keys.py")' in stack
 
 
 def test_kubernetes_mounts_the_documented_cellmage_toml_with_the_gateway_in_the_cluster():

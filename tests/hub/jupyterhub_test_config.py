@@ -20,7 +20,17 @@ c.JupyterHub.bind_url = f"http://127.0.0.1:{os.environ['HUB_TEST_PORT']}"
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ["HUB_TEST_HUB_PORT"])
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ['HUB_TEST_PROXY_API_PORT']}"
-c.JupyterHub.cleanup_servers = True
+# A hub restart either stops the servers (the default) or leaves them running (Zero to JupyterHub).
+c.JupyterHub.cleanup_servers = os.environ.get("HUB_TEST_CLEANUP_SERVERS", "1") == "1"
+
+# Per-user keys: docs/jupyterhub/gateway_keys.py as it is, its mixin on this machine's spawner.
+if os.environ.get("HUB_TEST_KEYS_CONFIG"):
+    load_subconfig(os.environ["HUB_TEST_KEYS_CONFIG"])  # noqa: F821
+    from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+    from cellmage_server.gateway_keys import GatewayKeyState
+
+    c.JupyterHub.spawner_class = type("TeamSpawner", (GatewayKeyState, SimpleLocalProcessSpawner), {})
 
 # The tests act for the users through this service (start servers, mint the users' tokens).
 c.JupyterHub.services = [{"name": "cellmage-tests", "api_token": os.environ["HUB_TEST_SERVICE_TOKEN"]}]

@@ -72,6 +72,10 @@ class Stack:
     service_token: str = field(default_factory=lambda: secrets.token_hex(24))
     hub_port: int = 0
     gateway_port: int = 0
+    with_gateway: bool = True  # False: no LiteLLM Proxy (a test of the hub alone)
+    keys_api: tuple[str, str] | None = None  # (url, master key): per-user keys from this key API
+    cleanup_servers: bool = True
+    _hub_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def hub_url(self) -> str:
@@ -86,7 +90,7 @@ class Stack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        out = open(self.work / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        out = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process); a restart appends
         self.procs[name] = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -115,7 +119,8 @@ class Stack:
         }
         argv = ["litellm", "--config", str(DOCS / "litellm_config.yaml"), "--host", "127.0.0.1",
                 "--port", str(self.gateway_port)]
-        self._spawn("gateway", argv, gateway_env, self.work)
+        if self.with_gateway:
+            self._spawn("gateway", argv, gateway_env, self.work)
 
         config = self.work / "cellmage.toml"
         config.write_text(cellmage_toml(self.gateway_url))
@@ -135,13 +140,30 @@ class Stack:
             "HUB_TEST_HUB_PORT": str(free_port()),
             "HUB_TEST_PROXY_API_PORT": str(free_port()),
             "HUB_TEST_SERVICE_TOKEN": self.service_token,
+            "HUB_TEST_CLEANUP_SERVERS": "1" if self.cleanup_servers else "0",
         }
-        argv = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_TESTS / "jupyterhub_test_config.py")]
-        self._spawn("hub", argv, hub_env, self.work)
-
-        self._wait("gateway", f"http://127.0.0.1:{self.gateway_port}/health/liveliness", 90)
-        self._wait("hub", f"{self.hub_url}/hub/api", 60)
+        if self.keys_api is not None:
+            hub_env["HUB_TEST_KEYS_CONFIG"] = str(DOCS / "gateway_keys.py")
+            hub_env["LITELLM_URL"], hub_env["LITELLM_MASTER_KEY"] = self.keys_api
+        self._hub_env = hub_env
+        self._start_hub()
+        if self.with_gateway:
+            self._wait("gateway", f"http://127.0.0.1:{self.gateway_port}/health/liveliness", 90)
         return self
+
+    def _start_hub(self) -> None:
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(HUB_TESTS / "jupyterhub_test_config.py")]
+        self._spawn("hub", argv, self._hub_env, self.work)
+        self._wait("hub", f"{self.hub_url}/hub/api", 60)
+
+    def restart_hub(self) -> None:
+        """Stop the hub process alone (as an upgrade or a crash would), then start it again on the
+        same database; with ``cleanup_servers`` False the servers go on running meanwhile."""
+        self._remember_children()
+        hub = self.procs["hub"]
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(30)
+        self._start_hub()
 
     def _wait(self, name: str, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -192,9 +214,11 @@ class Stack:
         hub = self.procs.get("hub")
         if hub is not None:
             try:
-                self.started = psutil.Process(hub.pid).children(recursive=True)
+                children = psutil.Process(hub.pid).children(recursive=True)
             except psutil.Error:
-                pass
+                return
+            # Kept across hub restarts: a server the old hub left running is nobody's child now.
+            self.started += [p for p in children if p.pid not in {s.pid for s in self.started}]
 
     # --- stopping ------------------------------------------------------------------------------
 

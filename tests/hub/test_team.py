@@ -313,8 +313,11 @@ def test_minting_per_user_keys_at_a_gateway_without_its_database_fails_with_the_
 
     from cellmage_server.gateway_keys import GatewayKeyError, GatewayKeys
 
-    keys = GatewayKeys(f"http://127.0.0.1:{stack.gateway_port}", stack.master_key)
+    url = f"http://127.0.0.1:{stack.gateway_port}"
     spawner = SimpleLocalProcessSpawner(user=SimpleNamespace(name="ada", url="/user/ada/"), name="")
+    spawner.environment = {"CELLMAGE_GATEWAY_KEY": stack.master_key}
 
+    asyncio.run(GatewayKeys(url, stack.master_key).pre_spawn_hook(spawner))  # starts, without a key
+    assert "CELLMAGE_GATEWAY_KEY" not in spawner.environment
     with pytest.raises(GatewayKeyError, match=r"did not mint ada's key \(HTTP \d+.*DATABASE_URL"):
-        asyncio.run(keys.pre_spawn_hook(spawner))
+        asyncio.run(GatewayKeys(url, stack.master_key, require_key=True).pre_spawn_hook(spawner))
