@@ -10,20 +10,20 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 
 from . import kernel_env
+from .answer.board import AnswerBoard
+from .answer.pricing import Pricing
+from .answer.streams import Streams
+from .collab import SharedNotebooks
 from .config import ConfigError, LoadedConfig, load_config
-from .errors import NotConfigured, RedactingFilter, Shutdown, quiet_expected_errors
-from .handlers import API_PATH, default_handlers
-from .history import Store
-from .openai_api import V1_PATH, ScopedKey, v1_handlers
-from .openai_api.base import SETTINGS_KEY as SCOPED_KEY_SETTING
-from .history import Store, conversation_path
+from .errors import NotConfigured, Shutdown, quiet_expected_errors
 from .personas import PersonaStore
-from .pricing import Pricing
 from .providers import Provider
 from .providers.openai_compat import OpenAICompatProvider
-from .streams import Streams
-from .answers import AnswerBoard
-from .collab import SharedNotebooks
+from .routes.api import API_PATH, default_handlers
+from .routes.openai import V1_PATH, ScopedKey, v1_handlers
+from .routes.openai.base import SETTINGS_KEY as SCOPED_KEY_SETTING
+from .safety.redaction import RedactingFilter
+from .store.history import Store, conversation_path
 
 
 @dataclass

@@ -18,8 +18,8 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .ending import ANSWER_MIME
-from .shapes import answer_id as _answer_id_shape
+from .answer.ending import ANSWER_MIME
+from .safety.shapes import answer_id as _answer_id_shape
 
 if TYPE_CHECKING:
     from jupyter_server.serverapp import ServerApp

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sse_starlette.event import ServerSentEvent
 
 from .errors import BadRequest
-from .shapes import cell_id as _cell_id
+from .safety.shapes import cell_id as _cell_id
 
 # Fields a client might send to steer the provider call itself. They are never accepted: the
 # server's configuration alone decides where a request goes and with which credentials.

@@ -19,15 +19,13 @@
 
 Errors known before a stream starts are raised as :class:`tornado.web.HTTPError` by
 :func:`http_error`; once a stream has started, :func:`sse_error` gives the ``error`` event's data.
-Every message is a sentence a person can act on; upstream text passes :func:`redact` first.
+Every message is a sentence a person can act on; upstream text passes
+:func:`~cellmage_server.safety.redaction.redact` first.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from tornado import web
 
@@ -146,72 +144,6 @@ def sse_error(error: BaseException) -> dict[str, str]:
     return {"code": "internal", "message": "The server failed while relaying the answer; see its log."}
 
 
-# Anything shaped like a credential: OpenAI/Anthropic-style keys, bearer tokens, and long opaque
-# tokens. Masked keys ("sk-abc***xyz") match too, so not even a fragment of a key is passed on.
-_KEYLIKE = re.compile(
-    r"(?i:\bbearer\s+)\S+"
-    r"|\b(?:sk|pk|rk|ak|xai|gsk|hf)[-_][A-Za-z0-9_\-*.]{6,}"
-    r"|[A-Za-z0-9_\-]{32,}"
-)
-
-# A run this long of a configured key is never written anywhere: a provider that echoes part of
-# a key (24 characters from its middle, say) is redacted by value, not only by its shape.
-KEY_RUN = 8
-
-
-@functools.lru_cache(maxsize=8)
-def _key_runs(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Finds where any ``KEY_RUN``-character run of a secret starts (overlapping: a lookahead)."""
-    grams = sorted({s[i : i + KEY_RUN] for s in secrets for i in range(len(s) - KEY_RUN + 1)})
-    return re.compile("(?=(" + "|".join(map(re.escape, grams)) + "))") if grams else None
-
-
-def redact_values(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every run of ``KEY_RUN`` or more characters of a configured secret replaced by
-    ``[redacted]``. By value only (answer text keeps its hashes and ids), and shorter secrets
-    (``api_key = "unused"``) are no secrets here."""
-    pattern = _key_runs(tuple(s for s in secrets if len(s) >= KEY_RUN))
-    if pattern is not None:
-        spans: list[list[int]] = []
-        for match in pattern.finditer(text):
-            start = match.start()
-            if spans and start <= spans[-1][1]:
-                spans[-1][1] = start + KEY_RUN
-            else:
-                spans.append([start, start + KEY_RUN])
-        for start, end in reversed(spans):
-            text = text[:start] + "[redacted]" + text[end:]
-    return text
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` (a message: an error, a log line) with configured secrets redacted by value, short
-    ones whole, and everything key-shaped too."""
-    secrets = [s for s in secrets if s]
-    text = redact_values(text, secrets)
-    for secret in secrets:
-        if len(secret) < KEY_RUN:
-            text = text.replace(secret, "[redacted]")
-    return _KEYLIKE.sub("[redacted]", text)
-
-
-class RedactingFilter(logging.Filter):
-    """Redacts configured secrets, by value, from every record of the loggers it is added to
-    (not by shape: a log line's stream ids and user ids stay readable)."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            clean = redact_values(message, self.secrets)
-            if clean != message:
-                record.msg, record.args = clean, None
-        return True
-
-
 RequestLog = Callable[[web.RequestHandler], None]
 
 
@@ -238,32 +170,3 @@ def quiet_expected_errors(log_function: RequestLog | None) -> RequestLog:
         return log_function  # type: ignore[return-value]  # already wrapped (a second extension load)
     log_request.cellmage_quiet = True  # type: ignore[attr-defined]
     return log_request
-
-
-class StreamRedactor:
-    """Redacts configured secrets, by value, from text that goes out in pieces (an answer's deltas),
-    holding nothing back: it remembers the last ``KEY_RUN - 1`` characters that went out, and a run
-    of a key that began in them has its part in the new piece redacted. So at most ``KEY_RUN - 1``
-    characters of a run ever reach the client, however the run is split."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._pattern = _key_runs(tuple(s for s in secrets if len(s) >= KEY_RUN))
-        self._sent = ""  # the last characters that went out, as the provider wrote them
-
-    def feed(self, text: str) -> str:
-        """``text``, with every part of a key run in it redacted."""
-        if self._pattern is None:
-            return text
-        seen = self._sent + text
-        offset = len(self._sent)
-        self._sent = seen[-(KEY_RUN - 1) :]
-        spans: list[list[int]] = []
-        for match in self._pattern.finditer(seen):
-            start, end = max(match.start(), offset) - offset, match.start() + KEY_RUN - offset
-            if spans and start <= spans[-1][1]:
-                spans[-1][1] = end
-            else:
-                spans.append([start, end])
-        for start, end in reversed(spans):
-            text = text[:start] + "[redacted]" + text[end:]
-        return text

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from cellmage_server.openai_api.base import SETTINGS_KEY
+from cellmage_server.routes.openai.base import SETTINGS_KEY
 
 from .conftest import KEY_ENV
 from .fake_upstream import FakeUpstream

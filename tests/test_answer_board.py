@@ -1,5 +1,5 @@
 """Pure unit tests of AnswerBoard bounds (no server)."""
-from cellmage_server.answers import AnswerBoard
+from cellmage_server.answer.board import AnswerBoard
 
 END = {"usage": None, "error": None, "done": {"finish_reason": "stop", "elapsed_ms": 1}}
 

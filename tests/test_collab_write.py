@@ -24,8 +24,8 @@ from jupyter_ydoc import YNotebook  # noqa: E402
 from tornado.httpclient import HTTPRequest  # noqa: E402
 from tornado.websocket import WebSocketClientConnection, websocket_connect  # noqa: E402
 
+from cellmage_server.answer.ending import ANSWER_MIME  # noqa: E402
 from cellmage_server.collab import SharedNotebooks  # noqa: E402
-from cellmage_server.ending import ANSWER_MIME  # noqa: E402
 
 NB = "shared.ipynb"
 ANSWER_ID = "a1" * 16

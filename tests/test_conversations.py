@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 from httpx_sse import EventSource
 
-from cellmage_server.history import LedgerEntry, Store, Turn
+from cellmage_server.store.history import LedgerEntry, Store, Turn
 
 from .fake_upstream import Script
 

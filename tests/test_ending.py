@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cellmage_server.ending import Ending, answer_bundle, final_markdown
-from cellmage_server.safe_markdown import code_regions
+from cellmage_server.answer.ending import Ending, answer_bundle, final_markdown
+from cellmage_server.safety.safe_markdown import code_regions
 
 CASES = json.loads((Path(__file__).parent / "ending_cases.json").read_text())["cases"]
 

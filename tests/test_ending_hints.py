@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cellmage_server.ending import HINTS
+from cellmage_server.answer.ending import HINTS
 from cellmage_server.errors import CellmageError
 
 

@@ -9,7 +9,6 @@ import socket
 import time
 
 import pytest
-from httpx_sse import EventSource
 
 from .conftest import _BASE_TOML, KEY_ENV, SECRET
 from .fake_upstream import FakeUpstream, Script
@@ -164,7 +163,8 @@ async def test_a_stalled_follower_does_not_slow_the_answer_and_is_cut(
                 assert record.followers == []
                 # ... and the server lets go of it: its handler finishes and its connection closes
                 import gc
-                from cellmage_server.handlers import FollowHandler
+
+                from cellmage_server.routes.api import FollowHandler
                 stuck = []
                 for _ in range(100):  # 5 s, more than client_behind (2 s)
                     await asyncio.sleep(0.05)
@@ -181,7 +181,7 @@ async def test_a_stalled_follower_does_not_slow_the_answer_and_is_cut(
                         if not got:
                             data += b"<EOF>"; break
                         data += got
-                except socket.timeout:
+                except TimeoutError:
                     data += b"<TIMEOUT>"
                 print("follower got", len(data), "bytes; tail:", data[-400:])
                 assert not stuck, "a cut follower's handler never finishes; its connection stays open"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from typing import Any
 
 import pytest
 
 from .fake_upstream import Script
-from .test_follow import CELL, Stream, _events
+from .test_follow import CELL, Stream
 from .test_principal import NamedUsers
 
 HOLD = Script(silence_after=0, hold_seconds=5)
@@ -66,7 +65,7 @@ class TestOtherPrincipals:
 
 async def test_a_follower_gone_before_it_follows_does_not_stay(api, fake_upstream, jp_serverapp, monkeypatch,
                                                                 jp_http_port, jp_base_url, jp_auth_header):
-    from cellmage_server import handlers
+    from cellmage_server.routes import api as handlers
 
     original = handlers.FollowHandler.prepare
 

@@ -7,7 +7,7 @@ import logging
 import httpx
 import pytest
 
-from cellmage_server.openai_api.scoped_key import PREFIX, ScopedKey
+from cellmage_server.routes.openai.scoped_key import PREFIX, ScopedKey
 
 from .fake_upstream import FakeUpstream
 from .openai_support import scoped_key, toml, v1

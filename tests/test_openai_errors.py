@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from cellmage_server.openai_api.scoped_key import key_owner
+from cellmage_server.routes.openai.scoped_key import key_owner
 
 from .conftest import PROVIDER_PATHS, SECRET
 from .fake_upstream import FakeUpstream, Script

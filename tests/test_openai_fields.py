@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from cellmage_server.config import CellmageSettings
-from cellmage_server.openai_api import fields
-from cellmage_server.openai_api.errors import InvalidRequest, ModelNotFound, ProviderStatus, client_status, described
-from cellmage_server.openai_api.wire import Assembler, frames_to_chunks
+from cellmage_server.routes.openai import fields
+from cellmage_server.routes.openai.errors import InvalidRequest, ModelNotFound, ProviderStatus, client_status, described
+from cellmage_server.routes.openai.wire import Assembler, frames_to_chunks
 
 SETTINGS = CellmageSettings(
     models={

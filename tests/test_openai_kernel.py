@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from cellmage_server.openai_api.scoped_key import key_owner
+from cellmage_server.routes.openai.scoped_key import key_owner
 
 from .conftest import KEY_ENV, SECRET
 from .fake_upstream import FakeUpstream, Script

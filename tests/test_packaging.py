@@ -33,7 +33,7 @@ def test_the_lab_extension_is_installed_prebuilt_and_enabled():
 
 def test_loading_the_server_extension_imports_no_provider_sdk():
     code = (
-        "import sys, cellmage_server.app, cellmage_server.handlers\n"
+        "import sys, cellmage_server.app, cellmage_server.routes.api\n"
         "heavy = {'litellm', 'openai', 'anthropic', 'tiktoken', 'tokenizers'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from cellmage_server.answer.pricing import Pricing
 from cellmage_server.config import ModelEntry
 from cellmage_server.contract import Usage
-from cellmage_server.pricing import Pricing
 
 from .conftest import KEY_ENV
 from .fake_upstream import FakeUpstream
@@ -47,7 +47,7 @@ def test_unknown_counts_stay_unpriced():
 def test_reading_the_price_data_does_not_import_litellm():
     code = (
         "import sys\n"
-        "from cellmage_server.pricing import Pricing\n"
+        "from cellmage_server.answer.pricing import Pricing\n"
         "p = Pricing(); p.load_in_background(); p.wait_loaded(30)\n"
         "assert p._prices, 'no prices read'\n"
         "print('litellm' in sys.modules)\n"

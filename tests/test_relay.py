@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from cellmage_server.answer.relay import Relay
 from cellmage_server.config import Timeouts
 from cellmage_server.contract import Finish, Usage
 from cellmage_server.errors import Cancelled, UpstreamError
-from cellmage_server.relay import Relay
 
 
 class Recorder:

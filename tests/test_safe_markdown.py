@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from cellmage_server.answer_html import answer_html
-from cellmage_server.safe_markdown import code_spans, safe_markdown
+from cellmage_server.safety.answer_html import answer_html
+from cellmage_server.safety.safe_markdown import code_spans, safe_markdown
 
 CASES = json.loads((Path(__file__).parent / "safety_cases.json").read_text())["cases"]
 HOSTILE = [c for c in CASES if not c.get("harmless_as_written")]
@@ -173,7 +173,7 @@ def test_loading_the_magics_does_not_import_the_markdown_parser():
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[c["name"] for c in HOSTILE])
 def test_the_magics_stored_answer_is_safe_with_hostile_text_in_the_error_too(case):
-    from cellmage_server.ending import Ending, final_markdown
+    from cellmage_server.answer.ending import Ending, final_markdown
 
     ending = Ending(model=case["answer"][:30], error_code="upstream", error_message=case["answer"], stopped=True)
     found = render_trusted(final_markdown(case["answer"], ending))

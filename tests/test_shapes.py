@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cellmage_server.shapes import CELL_ID, answer_id, cell_id, cell_key
+from cellmage_server.safety.shapes import CELL_ID, answer_id, cell_id, cell_key
 
 TABLE = json.loads((Path(__file__).parent / "shape_cases.json").read_text())
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 from httpx_sse import EventSource
 
-from cellmage_server.history import Store
 from cellmage_server.principal import owner_name
+from cellmage_server.store.history import Store
 
 from .fake_upstream import Script
 

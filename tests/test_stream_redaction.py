@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cellmage_server.errors import KEY_RUN, StreamRedactor
+from cellmage_server.safety.redaction import KEY_RUN, StreamRedactor
 
 from .conftest import SECRET
 from .fake_upstream import Script

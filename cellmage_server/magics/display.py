@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..ending import ANSWER_MIME, Ending, answer_bundle, live_mark
+from ..answer.ending import ANSWER_MIME, Ending, answer_bundle, live_mark
 
 
 class AnswerDisplay:

@@ -14,12 +14,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..ending import ANSWER_MIME, Ending, error_line
+from ..answer.ending import ANSWER_MIME, Ending, error_line
 from ..flags import FlagError, parse_flags
-from ..shapes import cell_key
+from ..safety.shapes import cell_key
 from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
 from .display import AnswerDisplay
-
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -314,9 +313,9 @@ class LlmMagics(Magics):
             return
         from IPython.display import display
 
-        from ..answer_html import answer_html
-        from ..ending import escape
-        from ..safe_markdown import close_open_fence, safe_markdown
+        from ..answer.ending import escape
+        from ..safety.answer_html import answer_html
+        from ..safety.safe_markdown import close_open_fence, safe_markdown
 
         turn = turns[number - 1]
         origins = self._image_origins()

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 
 from ..contract import Finish, ProviderEvent, checked_usage
-from ..errors import UpstreamError, redact
+from ..errors import UpstreamError
+from ..safety.redaction import redact
 from . import ProviderCall, classify, close_shielded, failure_message
 
 log = logging.getLogger(__name__)

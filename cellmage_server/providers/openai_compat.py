@@ -14,7 +14,8 @@ import httpx
 from httpx_sse import EventSource
 
 from ..contract import Finish, ProviderEvent, Usage, checked_usage
-from ..errors import UpstreamError, redact
+from ..errors import UpstreamError
+from ..safety.redaction import redact
 from . import ProviderCall, classify, close_shielded, failure_message
 from .asyncio_net import use_asyncio_backend
 

@@ -1,7 +1,7 @@
 /**
  * The stored answer as HTML, the form every renderer shows safely: one parser (markdown-it, raw
  * HTML off) writes every tag and escapes every text and attribute. The same as
- * cellmage_server/answer_html.py (read its docstring); both are tested against
+ * cellmage_server/safety/answer_html.py (read its docstring); both are tested against
  * tests/safety_cases.json and must give the same HTML.
  */
 import MarkdownIt from 'markdown-it';

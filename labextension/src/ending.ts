@@ -1,5 +1,5 @@
 /**
- * How an answer ends, said as the kernel magic says it (cellmage_server/ending.py; both are tested
+ * How an answer ends, said as the kernel magic says it (cellmage_server/answer/ending.py; both are tested
  * against tests/ending_cases.json): a Stopped marker, the error with what to do, the status line,
  * appended after the answer outside any code block it left open.
  */

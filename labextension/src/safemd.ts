@@ -2,7 +2,7 @@
  * Safe answer Markdown: a model's answer rewritten so that any Markdown renderer, trusted or not,
  * shows it as formatted text and nothing more (no script, no fetched URL, no page restyling).
  *
- * The same algorithm as `cellmage_server/safe_markdown.py` (read its docstring for the rules and
+ * The same algorithm as `cellmage_server/safety/safe_markdown.py` (read its docstring for the rules and
  * why they are context-free); both are tested against `tests/safety_cases.json` and must give the
  * same result. Pure: markdown-it (CommonMark) only tells what is code.
  */

@@ -3,7 +3,7 @@
  * DOM. A notebook may come from anywhere: an answer id in an output, a cell's id, are untrusted
  * input like a model's answer. An answer id is 32 lowercase hex characters (what the server
  * mints), a cell id what nbformat 4.5 allows (1 to 64 of `A-Z a-z 0-9 - _`). A value of another
- * shape is ignored, with one line on the console. The same as cellmage_server/shapes.py; both are
+ * shape is ignored, with one line on the console. The same as cellmage_server/safety/shapes.py; both are
  * tested against tests/shape_cases.json. Pure: no JupyterLab imports.
  */
 

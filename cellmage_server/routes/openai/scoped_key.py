@@ -15,7 +15,7 @@ import secrets
 
 from pydantic import SecretStr
 
-from ..principal import owner_name
+from ...principal import owner_name
 
 # Recognisable in a kernel's environment and in a provider's "incorrect API key" message.
 PREFIX = "cellmage-kernel-"

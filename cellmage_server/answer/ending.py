@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .safe_markdown import break_tex
+from ..safety.safe_markdown import break_tex
 
 # Marks an output as an answer: the lab plugin renders it (mime.ts) from the safe Markdown in its
 # data; everything else renders the output's text/html.
@@ -101,7 +101,7 @@ def ending_markdown(ending: Ending) -> str:
 
 def final_markdown(text: str, ending: Ending, image_origins: tuple[str, ...] = ()) -> str:
     """The answer as it is stored: safe Markdown, any fence it left open closed, then its ending."""
-    from .safe_markdown import close_open_fence, safe_markdown  # markdown-it: not at %load_ext
+    from ..safety.safe_markdown import close_open_fence, safe_markdown  # markdown-it: not at %load_ext
 
     body = close_open_fence(safe_markdown(text, image_origins)).rstrip("\n")
     return (body + "\n\n" if body.strip() else "") + ending_markdown(ending)
@@ -112,8 +112,8 @@ def answer_bundle(
 ) -> dict[str, Any]:
     """The stored output's data: ``text/html`` for every renderer, safe Markdown for the lab plugin
     (with the answer's id, so the plugin keeps the live rendering's DOM when this replaces it)."""
-    from .answer_html import answer_html
-    from .safe_markdown import close_open_fence
+    from ..safety.answer_html import answer_html
+    from ..safety.safe_markdown import close_open_fence
 
     closed = close_open_fence(text).rstrip("\n")
     html = answer_html((closed + "\n\n" if closed.strip() else "") + ending_markdown(ending), image_origins)

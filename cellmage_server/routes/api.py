@@ -3,7 +3,7 @@
 Every verb is authenticated and authorized against the ``cellmage`` resource. Handlers raise
 :class:`~cellmage_server.errors.CellmageError`; the :func:`mapped` decorator turns it into the
 ``HTTPError`` that jupyter-server's ``APIHandler.write_error`` writes as ``{"message", "reason"}``.
-Once a stream has started, errors are SSE ``error`` events instead (see relay.py).
+Once a stream has started, errors are SSE ``error`` events instead (see answer/relay.py).
 """
 
 from __future__ import annotations
@@ -24,20 +24,21 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from . import shapes
-from ._version import __version__
-from .config import Limits, Timeouts
-from .contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
-from .answers import AnswerRecord, ending_data, stored_output
-from .errors import BadRequest, CellmageError, NotFound, PayloadTooLarge, Shutdown, http_error, redact, redact_values
-from .history import LedgerEntry, Store, Turn, conversation_path, totals
-from .outputs import Discard, FollowerOutput, SSEOutput, ending_frames
-from .principal import principal
-from .relay import Outcome, Relay
-from .resolve import HOW_TO_CONFIGURE, plan_answer
+from .._version import __version__
+from ..answer.board import AnswerRecord, ending_data, stored_output
+from ..answer.outputs import Discard, FollowerOutput, SSEOutput, ending_frames
+from ..answer.plan import HOW_TO_CONFIGURE, plan_answer
+from ..answer.relay import Outcome, Relay
+from ..config import Limits, Timeouts
+from ..contract import ChatRequest, comment, dumps, frame, parse_chat_request, usage_data
+from ..errors import BadRequest, CellmageError, NotFound, PayloadTooLarge, Shutdown, http_error
+from ..principal import principal
+from ..safety import shapes
+from ..safety.redaction import redact, redact_values
+from ..store.history import LedgerEntry, Store, Turn, conversation_path, totals
 
 if TYPE_CHECKING:
-    from .app import CellmageState
+    from ..app import CellmageState
 
 API_PATH = "cellmage/api"
 AUTH_RESOURCE = "cellmage"

@@ -18,12 +18,12 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.auth.identity import User
 from tornado import web
 
-from ..config import OPENAI_COMPATIBLE, LoadedConfig
-from ..contract import Usage
-from ..errors import CellmageError, PayloadTooLarge
-from ..handlers import CellmageHandler
-from ..history import LedgerEntry
-from ..providers import ProviderCall
+from ...config import OPENAI_COMPATIBLE, LoadedConfig
+from ...contract import Usage
+from ...errors import CellmageError, PayloadTooLarge
+from ...providers import ProviderCall
+from ...store.history import LedgerEntry
+from ..api import CellmageHandler
 from . import fields
 from .errors import described, error_object
 from .fields import Translated

@@ -1,4 +1,4 @@
-"""The provider side of ``cellmage/v1/*``: OpenAI-format requests to both provider paths.
+"""The provider side of ``cellmage/v1/*``: OpenAI-format requests passed through to both provider paths.
 
 - The lean path sends the client's (checked) body to an OpenAI-compatible upstream through the
   lean provider's connection pool and passes each chunk's JSON text through untouched: it is
@@ -22,11 +22,12 @@ import httpx
 from httpx_sse import EventSource
 
 from ..contract import Finish, ProviderEvent, Usage
-from ..errors import UpstreamError, redact
-from ..providers import ProviderCall, classify, failure_message
-from ..providers.openai_compat import _error_parts
-from .errors import ProviderStatus
-from .wire import data_frame
+from ..errors import UpstreamError
+from ..routes.openai.errors import ProviderStatus
+from ..routes.openai.wire import data_frame
+from ..safety.redaction import redact
+from . import ProviderCall, classify, failure_message
+from .openai_compat import _error_parts
 
 _FINISH = re.compile(r'"finish_reason"\s*:\s*"([^"]+)"')
 

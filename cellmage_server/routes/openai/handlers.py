@@ -14,12 +14,13 @@ from typing import Any
 
 from tornado import web
 
-from ..config import LoadedConfig
-from ..contract import ProviderEvent, Usage
-from ..errors import CellmageError, NotFound, UpstreamError
-from ..providers import ProviderCall
-from ..relay import Outcome, Relay
-from . import fields, upstream
+from ...answer.relay import Outcome, Relay
+from ...config import LoadedConfig
+from ...contract import ProviderEvent, Usage
+from ...errors import CellmageError, NotFound, UpstreamError
+from ...providers import ProviderCall
+from ...providers import passthrough as upstream
+from . import fields
 from .base import DROPPED_HEADER, V1Handler, authorized_or_scoped, openai_mapped
 from .errors import ModelNotFound, stream_error
 from .fields import Translated

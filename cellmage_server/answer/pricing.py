@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from .config import ModelEntry
-from .contract import Usage
+from ..config import ModelEntry
+from ..contract import Usage
 
 log = logging.getLogger(__name__)
 

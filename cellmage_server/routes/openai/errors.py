@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadRequest, CellmageError, NotFound, UpstreamError
-from ..providers import classify
+from ...errors import BadRequest, CellmageError, NotFound, UpstreamError
+from ...providers import classify
 
 
 class InvalidRequest(BadRequest):

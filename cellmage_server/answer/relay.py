@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .config import Timeouts
-from .contract import Finish, ProviderEvent, Usage, well_formed
-from .errors import Cancelled, CellmageError, Internal, SlowClient, UpstreamError
+from ..config import Timeouts
+from ..contract import Finish, ProviderEvent, Usage, well_formed
+from ..errors import Cancelled, CellmageError, Internal, SlowClient, UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .contract import usage_data
-from .errors import CellBusy, NotFound, sse_error
+from ..contract import usage_data
+from ..errors import CellBusy, NotFound, sse_error
 
 # How a follower learns that an answer was abandoned: its asker (a page, a kernel) went away
 # before the end. The stored answer says so like a stopped one.

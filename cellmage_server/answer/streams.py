@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import CellmageError, NotFound, TooManyStreams
+from ..errors import CellmageError, NotFound, TooManyStreams
 from .relay import Relay
 
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import CellmageSettings, ModelEntry
+from ...config import CellmageSettings, ModelEntry
 from .errors import InvalidRequest, ModelNotFound
 
 # OpenAI's Chat Completions request fields (API reference, and the openai SDK 2.54's create()),

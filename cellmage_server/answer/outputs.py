@@ -1,5 +1,5 @@
 """Where a running answer goes: SSE frames on the response, with back-pressure, or nowhere until
-the end (a whole answer). See :class:`~cellmage_server.relay.Output` and ``PacedOutput``."""
+the end (a whole answer). See :class:`~cellmage_server.answer.relay.Output` and ``PacedOutput``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 
 from tornado import web
 
-from .contract import comment, frame
-from .errors import StreamRedactor
+from ..contract import comment, frame
+from ..safety.redaction import StreamRedactor
 
 
 class SSEOutput:
     """Writes a running answer to the response as SSE frames, each flushed at once, and keeps
-    count of the bytes its client has not taken yet (a :class:`~cellmage_server.relay.PacedOutput`)."""
+    count of the bytes its client has not taken yet (a :class:`~cellmage_server.answer.relay.PacedOutput`)."""
 
     def __init__(self, handler: web.RequestHandler, secrets: tuple[str, ...] = ()) -> None:
         self._handler = handler

@@ -5,7 +5,7 @@ litellm, LangChain, ...), with the chat endpoint's keys, allow-list, limits, can
 - fields.py: which request fields pass, are dropped or refused (pure);
 - wire.py: SSE frames and assembling a whole answer from chunks (pure);
 - errors.py: OpenAI-shaped errors, mapped in one place;
-- upstream.py: the requests to both provider paths;
+- ../../providers/passthrough.py: the requests to both provider paths;
 - scoped_key.py: the key kernels get, which opens these routes only;
 - handlers.py: the routes.
 """

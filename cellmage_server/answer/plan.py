@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import OPENAI_COMPATIBLE, LoadedConfig
-from .contract import ChatRequest
-from .errors import BadRequest, Forbidden, NotConfigured, NotFound
-from .history import Turn
-from .personas import Persona, PersonaStore
-from .providers import ProviderCall
+from ..config import OPENAI_COMPATIBLE, LoadedConfig
+from ..contract import ChatRequest
+from ..errors import BadRequest, Forbidden, NotConfigured, NotFound
+from ..personas import Persona, PersonaStore
+from ..providers import ProviderCall
+from ..store.history import Turn
 
 HOW_TO_CONFIGURE = (
     "No LLM provider is configured on this Jupyter server. Create cellmage.toml in ~/.jupyter/ "

@@ -1,0 +1,1 @@
+"""The HTTP routes: thin tornado handlers, one module per wire format."""

@@ -1,0 +1,1 @@
+"""What the server keeps: conversations and the usage ledger."""
