@@ -3,7 +3,8 @@ tornado fake is clearer but too slow to feed hundreds of paced streams on two co
 
 The last user message sets the answer: ``chunks=200 interval=0.02 id=abc``. Each chunk's text is
 the monotonic time it was sent (``"12345.678901 "``), so a client can tell each chunk's delay
-exactly (CLOCK_MONOTONIC is shared by all processes of the machine). ``GET /hangups`` answers the
+exactly (CLOCK_MONOTONIC is shared by all processes of the machine); ``size=16000`` pads it to
+that many characters (``nasty=1``: with control characters, JSON's costliest to escape). ``GET /hangups`` answers the
 monotonic time at which each request id's client hung up.
 """
 
@@ -64,6 +65,8 @@ class FakeProvider:
         chunks = int(params.get("chunks", "20"))
         interval = float(params.get("interval", "0"))
         request_id = params.get("id", "")
+        size = int(params.get("size", "0"))
+        pad = ("\\u0001" * (size // 4) + "x" * (size - size // 4)) if params.get("nasty") == "1" else "x" * size
         model = body.get("model", "fake")
         # One answer per connection: watching the socket for a hang-up must not eat the next request.
         writer.write(
@@ -91,7 +94,7 @@ class FakeProvider:
                             break
                 elif hangup.done():
                     break
-                send(f'{base}{time.monotonic():.6f} "}},"finish_reason":null}}]}}')
+                send(f'{base}{time.monotonic():.6f} {pad}"}},"finish_reason":null}}]}}')
                 if interval or i % 16 == 15:
                     await writer.drain()
             if hangup.done():

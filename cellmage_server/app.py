@@ -11,6 +11,7 @@ from jupyter_server.utils import url_path_join
 
 from . import kernel_env
 from .answer.board import AnswerBoard
+from .answer.lifecycle import AnswerService
 from .answer.pricing import Pricing
 from .answer.streams import Streams
 from .collab import SharedNotebooks
@@ -20,6 +21,7 @@ from .personas import PersonaStore
 from .providers import Provider
 from .providers.openai_compat import OpenAICompatProvider
 from .routes.api import API_PATH, default_handlers
+from .routes.base import touch
 from .routes.openai import V1_PATH, ScopedKey, v1_handlers
 from .routes.openai.base import SETTINGS_KEY as SCOPED_KEY_SETTING
 from .safety.redaction import RedactingFilter
@@ -37,8 +39,9 @@ class CellmageState:
     providers: dict[str, Provider]  # by path: "openai", and "litellm" when a model needs it
     pricing: Pricing
     store: Store | None  # conversations and the usage ledger
-    answers: AnswerBoard = field(default_factory=AnswerBoard)  # who follows what; busy cells
+    board: AnswerBoard = field(default_factory=AnswerBoard)  # who follows what; busy cells
     shared: SharedNotebooks | None = None  # the live shared notebooks (real-time collaboration)
+    answers: AnswerService | None = None  # every answer's lifecycle (None without a usable config)
     stopped: bool = False
 
     def require_config(self) -> LoadedConfig:
@@ -104,11 +107,22 @@ class CellmageApp(ExtensionApp):
         pricing = Pricing()
         pricing.load_in_background()
         store = Store(config.settings.resolved_history_db) if config is not None else None
-        self.settings[SCOPED_KEY_SETTING] = ScopedKey()  # minted per server start, never logged
-        self.settings["cellmage"] = CellmageState(
+        scoped = self.settings[SCOPED_KEY_SETTING] = ScopedKey()  # minted per server start, never logged
+        self._redacting.add(scoped.random_part, *self._server_credentials())
+        state = CellmageState(
             config=config, config_error=error, personas=personas, streams=streams,
             providers=providers, pricing=pricing, store=store, shared=SharedNotebooks(self.serverapp),
         )
+        if config is not None:
+            limits = config.settings.limits
+            state.board = AnswerBoard(
+                max_per_answer=limits.max_followers_per_answer, max_per_user=limits.max_followers_per_user
+            )
+            state.answers = AnswerService(
+                config=config, streams=streams, board=state.board, pricing=pricing, store=store, shared=state.shared,
+                touch=lambda: touch(self.serverapp.web_app.settings),
+            )
+        self.settings["cellmage"] = state
         self._give_kernels_the_endpoint()
         # (self.settings holds the web app's settings here, and goes back into them after.)
         self.settings["log_function"] = quiet_expected_errors(self.settings.get("log_function"))
@@ -150,7 +164,16 @@ class CellmageApp(ExtensionApp):
         )
         self.handlers.extend((url_path_join(V1_PATH, pattern), handler) for pattern, handler in v1_handlers)
 
+    def _server_credentials(self) -> list[str]:
+        """The server's own credentials, which kernels and scripts may put in a URL."""
+        import os
+
+        token = getattr(getattr(self.serverapp, "identity_provider", None), "token", None)
+        return [t for t in (token, os.environ.get("JUPYTERHUB_API_TOKEN")) if isinstance(t, str)]
+
     async def _start_jupyter_server_extension(self, serverapp: object) -> None:
+        # The server's token is final once it started (a generated one too).
+        self._redacting.add(*self._server_credentials())
         # The port is final only once the server has bound it (it may have moved off a busy one).
         state: CellmageState = self.settings["cellmage"]
         names = state.config.key_env_names if state.config else ()

@@ -126,8 +126,22 @@ class Limits(BaseModel):
     stream_buffer_bytes: int = Field(
         1024 * 1024,
         ge=16 * 1024,
-        description="Most bytes of one answer the server holds for a client that reads slowly; "
-        "past it the server stops reading the provider until the client catches up.",
+        description="Most bytes of one answer the server holds for a client that reads slowly (an "
+        "asker's stream, a follower's, a `cellmage/v1` stream); past it the server stops reading the "
+        "provider, or the board, until the client catches up.",
+    )
+    max_answer_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Most bytes one answer may have (its text in UTF-8; on `cellmage/v1`, the chunks as "
+        "the provider sent them). A provider that sends more (it ignored `max_tokens`) is stopped "
+        "there: the answer ends with an `error` of code `too_long`, keeping the text so far.",
+    )
+    max_followers_per_answer: int = Field(
+        16, ge=1, description="Pages that may follow one running answer at once (`GET answers/{id}/events`); one more gets 429."
+    )
+    max_followers_per_user: int = Field(
+        32, ge=1, description="Followers one user may have open at once, over all answers; one more gets 429."
     )
 
 

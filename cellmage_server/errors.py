@@ -9,10 +9,12 @@
     ├── CellBusy                     409     -        the notebook cell is answering already
     ├── PayloadTooLarge              413     -        the body is over ``limits.max_body_bytes``
     ├── TooManyStreams               429     -        this user already has ``limits.max_streams_per_user``
+    ├── TooManyFollowers             429     -        an answer, or a user, has as many followers as allowed
     ├── NotConfigured                503     -        no model is configured on this server
     ├── Internal                     500     internal the server itself failed while relaying
     ├── Shutdown                     503     shutdown the Jupyter server is stopping
     ├── SlowClient                   503     slow_client the client stayed too far behind the answer
+    ├── AnswerTooLong                502     too_long the provider sent more than ``limits.max_answer_bytes``
     └── UpstreamError                5xx/4xx  code    the provider failed; ``code`` is the contract's
         (codes: upstream, auth, rate_limited, timeout, context_length, content_filter)
     Cancelled                        499     cancelled the answer was stopped by its client
@@ -67,6 +69,12 @@ class TooManyStreams(CellmageError):
     status, code = 429, "too_many_streams"
 
 
+class TooManyFollowers(CellmageError):
+    """``limits.max_followers_per_answer`` or ``limits.max_followers_per_user`` is reached."""
+
+    status, code = 429, "too_many_followers"
+
+
 class NotConfigured(CellmageError):
     status, code = 503, "not_configured"
 
@@ -93,6 +101,20 @@ class SlowClient(CellmageError):
     """The client read the answer more slowly than ``timeouts.client_behind`` allows."""
 
     status, code = 503, "slow_client"
+
+
+class AnswerTooLong(CellmageError):
+    """The provider sent more than ``limits.max_answer_bytes`` (it ignored ``max_tokens``, or a
+    gateway is misconfigured): the answer ends there, with the text so far, and the provider's
+    request is closed."""
+
+    status, code = 502, "too_long"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The provider sent more than this server keeps for one answer (limits.max_answer_bytes, "
+            f"{limit} bytes), so the answer was cut there and the provider stopped."
+        )
 
 
 # HTTP status for a provider failure answered without streaming (``stream: false``). A provider's

@@ -91,6 +91,39 @@ total = 30
 """
 
 
+def toml_with(fake: FakeUpstream, **tables: dict[str, Any]) -> str:
+    """The base configuration with these settings set in its tables (``limits={...}``,
+    ``timeouts={...}``, or a new table): what a test module's ``cellmage_toml`` returns."""
+    import tomllib
+
+    config = tomllib.loads(_BASE_TOML.format(url=fake.url, key_env=KEY_ENV))
+    for table, values in tables.items():
+        config.setdefault(table, {}).update(values)
+    return dump_toml(config)
+
+
+def dump_toml(config: dict[str, Any]) -> str:
+    """TOML for a configuration of scalars, lists and tables (what cellmage.toml holds)."""
+    import re
+
+    lines: list[str] = []
+
+    def key(k: str) -> str:
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+    def table(name: str, values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        if name and (scalars or not values):
+            lines.append(f"\n[{name}]")
+        lines.extend(f"{key(k)} = {json.dumps(v)}" for k, v in scalars.items())
+        for k, value in values.items():
+            if isinstance(value, dict):
+                table(f"{name}.{key(k)}" if name else key(k), value)
+
+    table("", config)
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture
 def cellmage_config(cellmage_toml: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = tmp_path / "cellmage.toml"
@@ -108,6 +141,31 @@ def jp_server_config(cellmage_config: Any) -> dict[str, Any]:
             "allow_unauthenticated_access": False,
         }
     }
+
+
+def kernel_buffers(*ends: Any) -> int:
+    """What the kernel holds on these connection ends (sockets), as it sized them by now: each
+    end's send and receive buffers (Linux reports twice what it allows data, for its own
+    bookkeeping: the reported sizes bound the data). With the bytes a slow client does not take
+    this bounds what may leave the provider before it is held back."""
+    import socket
+
+    total = 0
+    for end in ends:
+        total += end.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) + end.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    return total
+
+
+def provider_sockets(serverapp: Any) -> list[Any]:
+    """The server's ends of its connections to providers (the lean path's pool)."""
+    provider = serverapp.web_app.settings["cellmage"].providers["openai"]
+    found = []
+    for connection in provider.client._transport._pool.connections:
+        stream = getattr(getattr(connection, "_connection", None), "_network_stream", None)
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            found.append(sock)
+    return found
 
 
 @dataclass

@@ -57,6 +57,8 @@ class Received:
     chunk_times: list[float] = field(default_factory=list)
     closed_by_client: float | None = None  # when the client hung up early
     finished: float | None = None  # when the fake ended the answer itself
+    sent_bytes: int = 0  # of the response, written into the fake's socket so far
+    socket: Any = field(default=None, repr=False)  # the fake's end of the connection
 
 
 class FakeUpstream:
@@ -232,6 +234,7 @@ class _ChatCompletions(web.RequestHandler):
             return False
         if self.record is not None:
             self.record.chunk_times.append(time.monotonic())
+            self.record.sent_bytes += len(data)
         return True
 
     async def _sleep_unless_closed(self, seconds: float) -> bool:
@@ -246,6 +249,7 @@ class _ChatCompletions(web.RequestHandler):
     async def post(self) -> None:
         body = json.loads(self.request.body or b"{}")
         self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
+        self.record.socket = self.request.connection.stream.socket
         self.fake.received.append(self.record)
         script = self.fake.next_script()
         model = body.get("model", "fake")
@@ -314,6 +318,7 @@ class _AnthropicMessages(_ChatCompletions):
     async def post(self) -> None:
         body = json.loads(self.request.body or b"{}")
         self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
+        self.record.socket = self.request.connection.stream.socket
         self.fake.received.append(self.record)
         script = self.fake.next_script()
         usage = script.usage or {}
@@ -388,6 +393,7 @@ class _Embeddings(_ChatCompletions):
     async def post(self) -> None:
         body = json.loads(self.request.body or b"{}")
         self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
+        self.record.socket = self.request.connection.stream.socket
         self.fake.received.append(self.record)
         script = self.fake.next_script()
         self.record.finished = time.monotonic()

@@ -126,3 +126,10 @@ async def test_part_of_a_key_in_answer_text_is_not_stored_or_answered_whole(api,
 
     assert _runs_of_the_key(whole.text) == [] and _runs_of_the_key(turns.text) == []
     assert "0" * 40 in whole.json()["text"]  # by value only: not every long token is a key
+
+
+async def test_status_says_whether_a_config_file_was_read_not_where(api, cellmage_config):
+    # Kernels hold the credentials GET status takes; a config file may hold keys (threat model)
+    status = await api.get("status")
+    assert status.json()["config_file_found"] is True
+    assert str(cellmage_config) not in status.text and cellmage_config.name not in status.text

@@ -90,7 +90,7 @@ async def test_mid_answer_follower_of_a_non_stream_answer_gets_its_text(api, fak
     async with api.client() as asker, api.client() as watcher:
         asking = asyncio.ensure_future(asker.post(api.url("chat"), json={"prompt": "x", "stream": False, **CELL}))
         for _ in range(300):
-            running = state.answers.running_in(CELL["conversation"])
+            running = state.board.running_in(CELL["conversation"])
             if running:
                 break
             await asyncio.sleep(0.01)
@@ -101,7 +101,6 @@ async def test_mid_answer_follower_of_a_non_stream_answer_gets_its_text(api, fak
             watched = await asyncio.wait_for(_events(followed), 10)
         whole = (await asking).json()
     assert mid["running"] is True
-    print("mid-answer text on the board:", repr(mid["text"]))
     assert _text(watched) == whole["text"], f"follower saw {_text(watched)!r}, the answer was {whole['text']!r}"
 
 
@@ -112,7 +111,7 @@ async def test_non_stream_asker_that_disconnects_is_abandoned_for_followers(api,
         asker = api.client()
         asking = asyncio.ensure_future(asker.post(api.url("chat"), json={"prompt": "x", "stream": False, **CELL}))
         for _ in range(300):
-            running = state.answers.running_in(CELL["conversation"])
+            running = state.board.running_in(CELL["conversation"])
             if running:
                 break
             await asyncio.sleep(0.01)
@@ -142,49 +141,44 @@ async def _stalled_follower(port: int, base_url: str, auth: str, answer_id: str)
     return sock
 
 
+def _follow_handlers():
+    import gc
+
+    from cellmage_server.routes.answers import FollowHandler
+
+    return [h for h in gc.get_objects() if isinstance(h, FollowHandler)]
+
+
 async def test_a_stalled_follower_does_not_slow_the_answer_and_is_cut(
-    api, fake_upstream, jp_http_port, jp_base_url, jp_auth_header, jp_serverapp, http_server
+    api, fake_upstream, jp_http_port, jp_base_url, jp_auth_header, jp_serverapp
 ):
+    # Given an answer of 8 MB that the provider sends as fast as it can
     piece = "x" * 4000
-    fake_upstream.script(Script(chunks=[piece] * 20 + [piece] * 2000, interval=0.0, usage=None))
+    fake_upstream.script(Script(chunks=[piece] * 2000, interval=0.0, usage=None))
     state = _state(jp_serverapp)
     async with api.client() as asker:
         async with asker.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
             stream = Stream(response)
             answer_id = await stream.until_delta()
+            # When a follower joins and never reads
             sock = await _stalled_follower(jp_http_port, jp_base_url, jp_auth_header["Authorization"], answer_id)
             try:
-                t0 = time.monotonic()
+                # Then the asker still gets the whole answer: the provider was never held back
                 asked = await asyncio.wait_for(stream.rest(), 30)
-                took = time.monotonic() - t0
                 assert asked[-1][0] == "done" and "error" not in [n for n, _ in asked]
-                # the follower was cut: nobody follows the record
-                record = state.answers.get(answer_id)
-                assert record.followers == []
-                # ... and the server lets go of it: its handler finishes and its connection closes
-                import gc
-
-                from cellmage_server.routes.api import FollowHandler
-                stuck = []
-                for _ in range(100):  # 5 s, more than client_behind (2 s)
-                    await asyncio.sleep(0.05)
-                    stuck = [h for h in gc.get_objects() if isinstance(h, FollowHandler) and not h._finished]
-                    if not stuck:
+                assert len(_text(asked)) == 2000 * len(piece)
+                assert fake_upstream.received[0].finished is not None and fake_upstream.received[0].closed_by_client is None
+                # ... the server held at most the buffer and one piece for the follower
+                (handler,) = [h for h in _follow_handlers() if h._out is not None]
+                assert handler._out.peak <= BUFFER + BUFFER // 8 * 6 + 200, handler._out.peak
+                # ... and, behind for longer than timeouts.client_behind (2 s), it is cut: it
+                # follows nothing, its handler ends and its connection closes
+                for _ in range(100):  # 5 s
+                    if state.board.get(answer_id).followers == 0 and handler.request.connection.stream.closed():
                         break
-                print(f"answer took {took:.2f}s; stuck follower handlers: {len(stuck)}",
-                      [(h._follow[1].ended.done(), h._follow[1].backlog, h.request.connection.stream.closed()) for h in stuck])
-                data = b""
-                sock.setblocking(True); sock.settimeout(3)
-                try:
-                    while True:
-                        got = sock.recv(1 << 20)
-                        if not got:
-                            data += b"<EOF>"; break
-                        data += got
-                except TimeoutError:
-                    data += b"<TIMEOUT>"
-                print("follower got", len(data), "bytes; tail:", data[-400:])
-                assert not stuck, "a cut follower's handler never finishes; its connection stays open"
+                    await asyncio.sleep(0.05)
+                assert state.board.get(answer_id).followers == 0
+                assert handler.request.connection.stream.closed()
             finally:
                 sock.close()
 
@@ -287,7 +281,7 @@ class FakeShared:
 async def test_asker_gone_before_done_is_written_like_an_abandoned_answer(api, fake_upstream, jp_serverapp):
     state = _state(jp_serverapp)
     shared = FakeShared()
-    state.shared = shared
+    state.answers.shared = shared
     original = state.store.save_turn
 
     async def slow_save(*args, **kwargs):
@@ -303,15 +297,13 @@ async def test_asker_gone_before_done_is_written_like_an_abandoned_answer(api, f
     answer_id = await stream.until_delta()
     # the provider has finished (the answer is off the board's running set), `done` not yet out
     for _ in range(200):
-        if state.answers.get(answer_id).ending is not None:
+        if state.board.get(answer_id).ending is not None:
             break
         await asyncio.sleep(0.01)
-    assert state.answers.get(answer_id).ending is not None
+    assert state.board.get(answer_id).ending is not None
     await cm.__aexit__(None, None, None)  # the page closes now, before it got `done`
     await asker.aclose()
     await _settled(api)
-    record = (await api.get(f"answers/{answer_id}")).json()
-    print("record ending:", record["ending"], "written:", record["written"], "writes:", shared.writes)
     # The asker never got `done`, so it never wrote the stored answer into the cell; the
     # collaborators' shared notebook keeps the live placeholder unless the server writes it.
     assert shared.writes, "nobody writes the answer into the shared notebook"
@@ -344,21 +336,25 @@ async def test_followers_get_an_end_at_shutdown(api, fake_upstream, jp_serverapp
 
 # --- H: many followers, malformed ids -----------------------------------------------------------
 
-async def test_many_followers_get_the_same_text(api, fake_upstream):
+async def test_as_many_followers_as_allowed_get_the_same_text_and_one_more_is_refused(api, fake_upstream, jp_serverapp):
+    allowed = _state(jp_serverapp).board.max_per_answer  # limits.max_followers_per_answer
     fake_upstream.script(Script(chunks=[f"t{i} " for i in range(100)], interval=0.01))
     async with api.client() as asker, api.client(limits=__import__("httpx").Limits(max_connections=100)) as watcher:
         async with asker.stream("POST", api.url("chat"), json={"prompt": "long", **CELL}) as response:
             stream = Stream(response)
             answer_id = await stream.until_delta()
-            cms = [watcher.stream("GET", api.url(f"answers/{answer_id}/events")) for _ in range(40)]
+            cms = [watcher.stream("GET", api.url(f"answers/{answer_id}/events")) for _ in range(allowed)]
             opened = [await f.__aenter__() for f in cms]
             tasks = [asyncio.ensure_future(_events(r)) for r in opened]
+            refused = await watcher.get(api.url(f"answers/{answer_id}/events"))
             asked = await stream.rest()
             watched = await asyncio.wait_for(asyncio.gather(*tasks), 20)
             for f in cms:
                 await f.__aexit__(None, None, None)
     for w in watched:
         assert _text(w) == _text(asked) and w[-1] == asked[-1]
+    assert refused.status_code == 429 and refused.json()["reason"] == "too_many_followers"
+    assert "limits.max_followers_per_answer" in refused.json()["message"]
 
 
 @pytest.mark.parametrize("bad", ["0" * 31, "0" * 33, "G" * 32, "A" * 32, "..%2F" + "0" * 27, "0" * 32 + "%00"])

@@ -55,7 +55,6 @@ class TestOtherPrincipals:
             try:
                 answer_id = await stream.until_delta()
                 cancel = await bob.post(api.url(f"chat/{answer_id}/cancel"))
-                print("bob cancels alice's cell-less notebook answer:", cancel.status_code)
                 rest = await stream.rest()
             finally:
                 await cm.__aexit__(None, None, None)
@@ -86,8 +85,8 @@ async def test_a_follower_gone_before_it_follows_does_not_stay(api, fake_upstrea
             await asyncio.sleep(0.05)
             sock.close()  # the page went away while the server was still preparing
             await asyncio.sleep(0.6)
-            record = state.answers.get(answer_id)
-            leaked = len(record.followers)
+            record = state.board.get(answer_id)
+            leaked = record.followers
             await stream.rest()
     assert leaked == 0, f"{leaked} follower(s) of a closed connection stay on the running answer"
 
@@ -119,6 +118,5 @@ async def test_a_reask_after_abandon_keeps_its_turn(api, fake_upstream, jp_serve
         assert r.status_code == 200 and r.json()["text"] == "NEW"
         await asyncio.sleep(1.0)  # the abandoned answer's handling finishes
         turns = (await c.get(api.url(f"conversations/{CELL['conversation']}"))).json()["turns"]
-    print([(t["cell_id"], t["prompt"], t["status"]) for t in turns])
     (turn,) = [t for t in turns if t["cell_id"] == CELL["cell_id"]]
     assert turn["prompt"] == "new", f"the cell's turn is the abandoned answer's: {turn['prompt']!r} / {turn['status']}"

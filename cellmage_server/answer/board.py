@@ -1,23 +1,26 @@
 """Answers as others see them: the board of running and recently ended answers.
 
-Every answer of a notebook cell is on the board from its ``start`` to its end, with its text so
+Every answer of the chat endpoint is on the board from its ``start`` to its end, with its text so
 far, so that anyone may follow it by id (``GET answers/{id}/events``): a collaborator's page
 watching the cell, or the lab plugin rendering a ``%%llm`` answer the kernel is streaming. The
 board also owns "this cell is answering": one answer per notebook cell, whoever asks.
 
+Followers read the text (follow.py); the board holds it once, whatever their number, and counts
+them: at most ``max_per_answer`` on one answer and ``max_per_user`` for one person.
+
 Ended answers stay for a while (a bounded number and size) so a page that comes late, or opens the
-notebook after the asker left, learns how they ended. Pure bookkeeping: no I/O; followers are
-anything with ``text`` and ``end``.
+notebook after the asker left, learns how they ended. Pure bookkeeping: no I/O.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import asyncio
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..contract import usage_data
-from ..errors import CellBusy, NotFound, sse_error
+from ..errors import CellBusy, NotFound, TooManyFollowers, sse_error
 
 # How a follower learns that an answer was abandoned: its asker (a page, a kernel) went away
 # before the end. The stored answer says so like a stopped one.
@@ -38,12 +41,8 @@ def ending_data(outcome: Any, *, abandoned: bool = False) -> dict[str, Any]:
     }
 
 
-class Follower(Protocol):
-    def text(self, text: str) -> None:
-        """More of the answer's text."""
-
-    def end(self, ending: dict[str, Any]) -> None:
-        """The answer ended (see :meth:`AnswerRecord.ending`); nothing follows."""
+def _utf8(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass
@@ -54,22 +53,22 @@ class AnswerRecord:
     cell_id: str | None
     model: str
     persona: str | None
+    # The text as it went out, in the pieces it went out in (followers read them in place).
     parts: list[str] = field(default_factory=list)
+    size: int = 0  # the parts' size in UTF-8 bytes
+    # The text as stored, when it is not the parts joined (redacted whole at the end).
+    final: str | None = None
     # Set at the end: {"usage": {...} | None, "error": {"code", "message"} | None,
     # "done": {"finish_reason", "elapsed_ms"}}.
     ending: dict[str, Any] | None = None
     # The server wrote the final output into the live shared notebook itself (collab.py).
     written: bool = False
-    followers: list[Follower] = field(default_factory=list)
+    followers: int = 0
+    _more: asyncio.Future[None] | None = None
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
-
-    @property
-    def size(self) -> int:
-        """Its text's size in UTF-8 bytes."""
-        return sum(len(p.encode("utf-8", "surrogatepass")) for p in self.parts)
+        return self.final if self.final is not None else "".join(self.parts)
 
     def start_data(self) -> dict[str, Any]:
         """A follower's ``start`` event: who and where (never the prompt)."""
@@ -78,16 +77,46 @@ class AnswerRecord:
             "conversation": self.conversation, "cell_id": self.cell_id, "running": self.ending is None,
         }
 
+    def read(self, at: tuple[int, int], most: int) -> tuple[str, tuple[int, int]]:
+        """Up to about ``most`` characters of the text from ``at`` (part, offset), and where the
+        next read starts. Costs what it reads, not the text before it."""
+        index, offset = at
+        out: list[str] = []
+        taken = 0
+        while index < len(self.parts) and taken < most:
+            part = self.parts[index]
+            piece = part[offset : offset + most - taken]
+            out.append(piece)
+            taken += len(piece)
+            offset += len(piece)
+            if offset >= len(part):
+                index, offset = index + 1, 0
+        return "".join(out), (index, offset)
+
+    def more(self) -> asyncio.Future[None]:
+        """Done when more text comes, or the answer ends."""
+        if self._more is None or self._more.done():
+            self._more = asyncio.get_running_loop().create_future()
+        return self._more
+
+    def _changed(self) -> None:
+        if self._more is not None and not self._more.done():
+            self._more.set_result(None)
+
 
 class AnswerBoard:
-    """The answers of this server that have a notebook cell, running and recently ended."""
+    """The answers of this server, running and recently ended."""
 
-    def __init__(self, keep: int = 200, keep_bytes: int = 16 << 20) -> None:
+    def __init__(
+        self, keep: int = 200, keep_bytes: int = 16 << 20, *, max_per_answer: int = 16, max_per_user: int = 32
+    ) -> None:
         self._keep, self._keep_bytes = keep, keep_bytes
+        self.max_per_answer, self.max_per_user = max_per_answer, max_per_user
         self._running: dict[str, AnswerRecord] = {}
         self._cells: dict[tuple[str, str], str] = {}  # (notebook, cell id) -> running answer id
         self._ended: OrderedDict[str, AnswerRecord] = OrderedDict()
         self._ended_bytes = 0
+        self._following: Counter[str] = Counter()  # principal -> followers open
 
     def check_cell(self, conversation: str | None, cell_id: str | None) -> None:
         """Raise :class:`CellBusy` if that cell is answering now."""
@@ -111,37 +140,37 @@ class AnswerBoard:
 
     def text(self, record: AnswerRecord, text: str) -> None:
         record.parts.append(text)
-        for follower in record.followers:
-            follower.text(text)
+        record.size += _utf8(text)
+        record._changed()
 
     def end(self, record: AnswerRecord, ending: dict[str, Any], final_text: str | None = None) -> None:
         """The answer ended: its cell is free, its followers get the end. ``final_text``, when
-        given, is the text as stored (the relay's, redacted) and replaces what was streamed."""
+        given, is the text as stored (the relay's, redacted): text it adds past what went out
+        (a whole answer's) goes to the followers too; where redaction made it differ, followers
+        keep what went out and later readers get ``final_text``."""
         if record.ending is not None:
             return
         if final_text is not None:
-            streamed = record.text
-            if final_text.startswith(streamed) and len(final_text) > len(streamed):
-                # Text its followers have not had yet (a whole answer's, which streams to nobody)
-                for follower in record.followers:
-                    follower.text(final_text[len(streamed):])
-            record.parts = [final_text]
+            streamed = "".join(record.parts)
+            if final_text.startswith(streamed):
+                if len(final_text) > len(streamed):
+                    self.text(record, final_text[len(streamed) :])
+            else:
+                record.final = final_text
         record.ending = ending
+        record._changed()
         self._running.pop(record.id, None)
         key = (record.conversation, record.cell_id)
         if self._cells.get(key) == record.id:  # type: ignore[arg-type]
             del self._cells[key]  # type: ignore[arg-type]
-        followers, record.followers = record.followers, []
-        for follower in followers:
-            follower.end(ending)
-        size = record.size
+        size = max(record.size, _utf8(record.final) if record.final is not None else 0)
         if size > self._keep_bytes:
             return  # kept only while it ran: one answer must not push every other out
         self._ended[record.id] = record
         self._ended_bytes += size
         while self._ended and (len(self._ended) > self._keep or self._ended_bytes > self._keep_bytes):
             _, old = self._ended.popitem(last=False)
-            self._ended_bytes -= old.size
+            self._ended_bytes -= max(old.size, _utf8(old.final) if old.final is not None else 0)
 
     def get(self, answer_id: str) -> AnswerRecord:
         record = self._running.get(answer_id) or self._ended.get(answer_id)
@@ -152,18 +181,26 @@ class AnswerBoard:
             )
         return record
 
-    def follow(self, record: AnswerRecord, follower: Follower) -> None:
-        """``follower`` gets the text so far, then every delta, then the end (at once if ended)."""
-        if record.parts:
-            follower.text(record.text)
-        if record.ending is not None:
-            follower.end(record.ending)
-        else:
-            record.followers.append(follower)
+    def follow(self, record: AnswerRecord, user: str) -> None:
+        """Count one more follower of ``record`` for ``user``, or raise :class:`TooManyFollowers`."""
+        if record.followers >= self.max_per_answer:
+            raise TooManyFollowers(
+                f"This answer already has {record.followers} followers (limits.max_followers_per_answer); "
+                "close a page that shows it, or wait for the answer to end."
+            )
+        if self._following[user] >= self.max_per_user:
+            raise TooManyFollowers(
+                f"You already follow {self._following[user]} answers (limits.max_followers_per_user); "
+                "close pages that show running answers, or wait for them to end."
+            )
+        record.followers += 1
+        self._following[user] += 1
 
-    def unfollow(self, record: AnswerRecord, follower: Follower) -> None:
-        if follower in record.followers:
-            record.followers.remove(follower)
+    def unfollow(self, record: AnswerRecord, user: str) -> None:
+        record.followers -= 1
+        self._following[user] -= 1
+        if self._following[user] <= 0:
+            del self._following[user]
 
     def running_in(self, conversation: str) -> list[AnswerRecord]:
         """The answers running in one notebook."""

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from ..config import Timeouts
 from ..contract import Finish, ProviderEvent, Usage, well_formed
-from ..errors import Cancelled, CellmageError, Internal, SlowClient, UpstreamError
+from ..errors import AnswerTooLong, Cancelled, CellmageError, Internal, SlowClient, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class Relay:
         touch: Callable[[], None] = lambda: None,
         owner: str = "",
         buffer_bytes: int = 1 << 20,
+        max_bytes: int = 8 << 20,
+        keep_text: bool = True,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.owner = owner
@@ -77,6 +79,13 @@ class Relay:
         # Back-pressure only for outputs that can tell (PacedOutput); others take text as it comes.
         self._paced: PacedOutput | None = output if hasattr(output, "drained") else None  # type: ignore[assignment]
         self._buffer_bytes = buffer_bytes
+        # Past max_bytes of text (UTF-8) the answer ends with AnswerTooLong: a provider that
+        # ignores max_tokens costs at most this. keep_text: keep the text for the end (a stream
+        # that nobody stores or assembles keeps nothing).
+        self._max_bytes = max_bytes
+        self._keep_text = keep_text
+        self._size = 0
+        self._unflushed_from = 0  # the size when the first text not yet flushed came
         self._behind_since: float | None = None  # when the pump began waiting for the client
         self._timeouts = timeouts
         self._ping_interval = ping_interval
@@ -171,16 +180,26 @@ class Relay:
     async def _pump_events(self) -> None:
         loop = self._loop
         pending = self._pending
-        parts = self._parts
-        paced, buffer_bytes = self._paced, self._buffer_bytes
+        parts = self._parts if self._keep_text else None
+        paced, buffer_bytes, max_bytes = self._paced, self._buffer_bytes, self._max_bytes
         async for event in self._events:
             self._last_event = loop.time()
             if type(event) is str:
+                before = self._size
+                # (isascii is a flag check in CPython: the count costs nothing for ASCII text.)
+                self._size += len(event) if event.isascii() else len(event.encode("utf-8", "surrogatepass"))
+                if self._size > max_bytes:
+                    raise AnswerTooLong(max_bytes)
                 pending.append(event)
-                parts.append(event)
+                if parts is not None:
+                    parts.append(event)
                 if self._flush_handle is None:
                     self._flush_handle = loop.call_soon(self._flush_pending)
-                if paced is not None and paced.backlog > buffer_bytes:
+                    self._unflushed_from = before
+                # What the client has not taken, counting what waits for this turn's flush (a
+                # provider whose chunks are already buffered yields many in one turn).
+                if paced is not None and paced.backlog + self._size - self._unflushed_from > buffer_bytes:
+                    self._flush_pending()
                     await self._wait_for_client(paced)
             elif isinstance(event, Usage):
                 self._usage = event

@@ -60,20 +60,34 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _KEYLIKE.sub("[redacted]", text)
 
 
+# A credential in a URL's query (``?token=…``, ``&api_key=…``): what jupyter-server's access log
+# scrubs, scrubbed from every line (tornado's own warnings print the whole URL).
+_QUERY_CREDENTIAL = re.compile(r"(?i)([?&](?:[a-z_]*token|[a-z_]*key|auth|code|password|secret|xsrf)=)[^&\s#\"']*")
+
+
 class RedactingFilter(logging.Filter):
-    """Redacts configured secrets, by value, from every record of the loggers it is added to
-    (not by shape: a log line's stream ids and user ids stay readable)."""
+    """Redacts secrets, by value, from every record of the loggers it is added to: the configured
+    provider keys, and the server's own credentials (the kernels' scoped key, the server's token,
+    :meth:`add`); and credentials in any URL query by shape. Not by shape otherwise: a log line's
+    stream ids and user ids stay readable."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
+    def add(self, *values: str | None) -> None:
+        """Redact these too (credentials known after the configuration: only long ones)."""
+        for value in values:
+            if value and len(value) >= KEY_RUN and value not in self.secrets:
+                self.secrets.append(value)
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            clean = redact_values(message, self.secrets)
-            if clean != message:
-                record.msg, record.args = clean, None
+        message = record.getMessage()
+        clean = redact_values(message, self.secrets) if self.secrets else message
+        if "=" in clean:
+            clean = _QUERY_CREDENTIAL.sub(r"\1[redacted]", clean)
+        if clean != message:
+            record.msg, record.args = clean, None
         return True
 
 

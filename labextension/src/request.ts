@@ -17,7 +17,7 @@ export interface IStatus {
   configured: boolean;
   default_model: string | null;
   models: number;
-  config_file: string | null;
+  config_file_found: boolean;
   message: string;
   image_origins?: string[];
 }

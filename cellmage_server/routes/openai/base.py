@@ -1,5 +1,6 @@
 """What every route under ``cellmage/v1/`` shares: authentication by the scoped key or by Jupyter
-credentials, OpenAI-shaped errors, the body limit, the provider call and the ledger entry.
+credentials, OpenAI-shaped errors, the body limit (``openai_endpoint.max_body_bytes``, refused
+before the body is held, as on every route: routes/base.py) and the provider call.
 
 :func:`openai_mapped` writes typed errors (errors.py maps them); ``write_error`` the rest
 (authentication, tornado's own errors).
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable
 from http.client import responses
 from typing import Any
@@ -19,17 +19,16 @@ from jupyter_server.auth.identity import User
 from tornado import web
 
 from ...config import OPENAI_COMPATIBLE, LoadedConfig
-from ...contract import Usage
-from ...errors import CellmageError, PayloadTooLarge
+from ...errors import CellmageError
 from ...providers import ProviderCall
-from ...store.history import LedgerEntry
-from ..api import CellmageHandler
+from ..base import CellmageHandler
 from . import fields
 from .errors import described, error_object
 from .fields import Translated
 from .scoped_key import ScopedKey, key_owner
 
 SETTINGS_KEY = "cellmage_scoped_key"
+_UNKNOWN = "Invalid credentials: use the OPENAI_API_KEY this server gives its kernels, or a Jupyter token."
 DROPPED_HEADER = "x-cellmage-dropped"
 
 
@@ -86,9 +85,7 @@ class V1Handler(CellmageHandler):
         except web.HTTPError as e:
             if e.status_code == 403 and not self.current_user:
                 # 401, as OpenAI answers a wrong key: the SDKs raise AuthenticationError for it.
-                raise web.HTTPError(
-                    401, "Invalid credentials: use the OPENAI_API_KEY this server gives its kernels, or a Jupyter token."
-                ) from None
+                raise web.HTTPError(401, _UNKNOWN) from None
             raise
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -101,11 +98,15 @@ class V1Handler(CellmageHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(error_object(status_code, message)))
 
-    def check_body(self, config: LoadedConfig) -> dict[str, Any]:
-        limit = config.settings.openai_endpoint.max_body_bytes
-        if len(self.request.body) > limit:
-            raise PayloadTooLarge(f"The request is {len(self.request.body)} bytes; this server accepts at most {limit}.")
-        return fields.decode(self.request.body)
+    def body_limit(self) -> int:
+        config = self.cellmage.config
+        return config.settings.openai_endpoint.max_body_bytes if config else super().body_limit()
+
+    def refuse_unknown(self) -> None:
+        raise web.HTTPError(401, _UNKNOWN)
+
+    def check_body(self) -> dict[str, Any]:
+        return fields.decode(self.body())
 
     def provider_call(self, request: Translated, config: LoadedConfig) -> ProviderCall:
         entry = request.entry
@@ -115,29 +116,6 @@ class V1Handler(CellmageHandler):
         return ProviderCall(
             model=entry.model, api_base=api_base, api_key=config.keys.get(request.alias),
             messages=[], max_tokens=config.settings.limits.max_tokens, alias=request.alias,
-        )
-
-    async def record(self, alias: str, usage: Usage | None, elapsed_ms: int, outcome: str) -> None:
-        store = self.cellmage.store
-        if store is None:
-            return
-        entry = LedgerEntry(
-            user=self.username, model=alias, elapsed_ms=elapsed_ms, outcome=outcome,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            cost_usd=usage.cost_usd if usage else None,
-        )
-        try:
-            await store.record(entry)
-        except sqlite3.Error as e:  # the answer itself stands; the log says what was not kept
-            self.log.warning("cellmage: could not store the answer in %s: %s", store.path, e)
-
-    def log_answer(self, route: str, alias: str, finish: str, error: CellmageError | None, usage: Usage | None, ms: int) -> None:
-        self.log.info(
-            "cellmage: %s user=%s model=%s finish=%s error=%s tokens=%s/%s cost=%s %d ms",
-            route, self.username, alias, finish, error.code if error else "-",
-            usage.prompt_tokens if usage else "?", usage.completion_tokens if usage else "?",
-            usage.cost_usd if usage and usage.cost_usd is not None else "?", ms,
         )
 
 

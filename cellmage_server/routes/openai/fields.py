@@ -65,14 +65,41 @@ class Translated:
     dropped: tuple[str, ...] = field(default_factory=tuple)
 
 
+# Deeper than any real request (tool schemas nest a dozen levels): the body is refused before the
+# server or the provider path recurses through it.
+MAX_DEPTH = 64
+
+
+def _no_constant(name: str) -> None:
+    raise InvalidRequest(f"The request body holds {name}, which JSON does not allow.")
+
+
 def decode(raw: bytes) -> dict[str, Any]:
+    """The body as JSON (standard JSON only: no NaN or Infinity, which cannot be sent on), or 400."""
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("The request body is not valid JSON.") from None
+    except RecursionError:
+        raise InvalidRequest(f"The request body is nested deeper than {MAX_DEPTH} levels.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if _depth(data) > MAX_DEPTH:
+        raise InvalidRequest(f"The request body is nested deeper than {MAX_DEPTH} levels.")
     return data
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (iteratively: a deep value must not recurse here either)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def model_entry(settings: CellmageSettings, alias: object, kind: str) -> tuple[str, ModelEntry]:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from tornado import web
 
-from ...answer.relay import Outcome, Relay
+from ...answer.lifecycle import Answer, Ask, Finished
+from ...answer.outputs import Discard, SocketOutput
 from ...config import LoadedConfig
 from ...contract import ProviderEvent, Usage
 from ...errors import CellmageError, NotFound, UpstreamError
-from ...providers import ProviderCall
 from ...providers import passthrough as upstream
 from . import fields
 from .base import DROPPED_HEADER, V1Handler, authorized_or_scoped, openai_mapped
@@ -26,32 +27,29 @@ from .errors import ModelNotFound, stream_error
 from .fields import Translated
 from .wire import DONE, PING, Assembler, frames_to_chunks
 
+log = logging.getLogger(__name__)
 
-class _Stream:
-    """Writes a running answer's frames; the 200 and its headers go with the first frame, so an
-    error the provider answers before any chunk keeps its own status (a 429 stays a 429)."""
+
+class FrameOutput(SocketOutput):
+    """A streamed answer's frames, with back-pressure (the relay stops reading the provider while
+    the client is ``limits.stream_buffer_bytes`` behind). The 200 and its headers go with the first
+    frame, so an error the provider answers before any chunk keeps its own status (a 429 stays a
+    429)."""
 
     def __init__(self, handler: V1Handler, dropped: tuple[str, ...]) -> None:
-        self._handler = handler
+        super().__init__(handler)
+        self._v1 = handler
         self._dropped = dropped
         self.started = False
 
-    def start(self) -> None:
-        handler = self._handler
-        handler.set_status(200)
-        handler.set_header("Content-Type", "text/event-stream; charset=utf-8")
-        handler.set_header("Cache-Control", "no-cache")
-        handler.set_header("X-Accel-Buffering", "no")
-        if self._dropped:
-            handler.set_header(DROPPED_HEADER, ", ".join(self._dropped))
-        self.started = True
-
     def send(self, data: bytes) -> None:
         if not self.started:
-            self.start()
-        # Not awaited: once the client is gone the flush fails and on_connection_close cancels.
-        self._handler.write(data)
-        self._handler.flush()
+            self.started = True
+            self._v1.set_status(200)
+            self._v1.event_stream_headers()
+            if self._dropped:
+                self._v1.set_header(DROPPED_HEADER, ", ".join(self._dropped))
+        super().send(data)
 
     def text(self, frames: str) -> None:
         self.send(frames.encode())
@@ -60,55 +58,30 @@ class _Stream:
         self.send(PING)
 
 
-class _Whole:
-    """A whole answer: nothing goes out until the end (the relay keeps the frames)."""
-
-    def text(self, frames: str) -> None:
-        pass
-
-    def ping(self) -> None:
-        pass
-
-
 class ChatCompletionsHandler(V1Handler):
-    _relay: Relay | None = None
-
-    async def prepare(self) -> None:  # type: ignore[override]
-        # Never gzip an event stream: compression buffers frames and breaks token-by-token delivery.
-        self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
-        await super().prepare()
+    _answer: Answer | None = None
 
     @web.authenticated
     @authorized_or_scoped
     @openai_mapped
     async def post(self) -> None:
         """OpenAI Chat Completions: streamed as ``chat.completion.chunk`` events, or whole."""
-        state = self.cellmage
-        config = state.require_config()
-        settings = config.settings
-        request = fields.chat_request(self.check_body(config), settings, self.username)
-        call = self.provider_call(request, config)
-        events = self._events(request, call, config)
-        output = _Stream(self, request.dropped) if request.stream else _Whole()
-        relay = Relay(
-            events, output, timeouts=settings.timeouts, ping_interval=settings.limits.ping_interval,
-            touch=self.touch, owner=self.username,
+        config = self.cellmage.require_config()
+        request = fields.chat_request(self.check_body(), config.settings, self.username)
+        ask = Ask(
+            owner=self.username, alias=request.alias, entry=request.entry, events=self._events(request, config),
+            route="openai chat", on_board=False, redact_text=False, keep_text=not request.stream,
         )
-        self._relay = relay
-        with state.streams.running(relay):
-            outcome = await relay.run()
-        if outcome.usage is not None:
-            outcome.usage = state.pricing.price(request.entry, outcome.usage)
-        self.log_answer("openai chat", request.alias, outcome.finish_reason, outcome.error, outcome.usage, outcome.elapsed_ms)
-        await self.record(request.alias, outcome.usage, outcome.elapsed_ms, outcome.finish_reason)
-        if relay.silent:
-            return  # the client is gone
-        if isinstance(output, _Stream):
-            self._end_stream(output, outcome)
+        if request.stream:
+            output = FrameOutput(self, request.dropped)
+            self._answer = self.answers.begin(ask, output)
+            await self._answer.run(deliver=lambda finished: self._end_stream(output, finished))
         else:
-            self._answer_whole(request, outcome)
+            self._answer = self.answers.begin(ask, Discard())
+            await self._answer.run(deliver=lambda finished: self._answer_whole(request, finished))
 
-    def _events(self, request: Translated, call: ProviderCall, config: LoadedConfig) -> AsyncIterator[ProviderEvent]:
+    def _events(self, request: Translated, config: LoadedConfig) -> AsyncIterator[ProviderEvent]:
+        call = self.provider_call(request, config)
         # A whole answer needs the usage chunk too: it is the answer's "usage".
         include_usage = request.include_usage or not request.stream
         provider = self.cellmage.providers[request.entry.path]
@@ -121,16 +94,32 @@ class ChatCompletionsHandler(V1Handler):
             connect_timeout=config.settings.timeouts.connect,
         )
 
-    def _end_stream(self, output: _Stream, outcome: Outcome) -> None:
-        if outcome.error is not None and not output.started:
-            raise outcome.error  # nothing sent yet: the error keeps its status
-        if outcome.error is not None:
-            output.send(b"data: " + json.dumps(stream_error(outcome.error)).encode() + b"\n\n")
+    async def _end_stream(self, output: FrameOutput, finished: Finished) -> bool:
+        """Write the last event; whether the client got it (one that does not read within
+        ``timeouts.client_behind`` is disconnected, so its answer is not held)."""
+        if finished.silent:
+            return False  # the client is gone
+        error = finished.outcome.error
+        if error is not None and not output.started:
+            raise error  # nothing sent yet: the error keeps its status
+        if error is not None:
+            output.send(b"data: " + json.dumps(stream_error(error)).encode() + b"\n\n")
         else:
             output.send(DONE)
+        try:
+            await asyncio.wait_for(output.drained(0), self.cellmage.require_config().settings.timeouts.client_behind)
+        except asyncio.TimeoutError:
+            self.request.connection.close()
+            return False
+        if output.gone:
+            return False
         self.finish()
+        return True
 
-    def _answer_whole(self, request: Translated, outcome: Outcome) -> None:
+    def _answer_whole(self, request: Translated, finished: Finished) -> bool:
+        if finished.silent:
+            return False
+        outcome = finished.outcome
         if outcome.error is not None:
             raise outcome.error
         assembler = Assembler()
@@ -140,10 +129,11 @@ class ChatCompletionsHandler(V1Handler):
             self.set_header(DROPPED_HEADER, ", ".join(request.dropped))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(assembler.result(), ensure_ascii=False))
+        return True
 
     def on_connection_close(self) -> None:
-        if self._relay is not None:
-            self._relay.cancel(silent=True)
+        if self._answer is not None:
+            self._answer.cancel(silent=True)
         super().on_connection_close()
 
 
@@ -158,7 +148,7 @@ class EmbeddingsHandler(V1Handler):
         state = self.cellmage
         config = state.require_config()
         settings = config.settings
-        request = fields.embeddings_request(self.check_body(config), settings, self.username)
+        request = fields.embeddings_request(self.check_body(), settings, self.username)
         call = self.provider_call(request, config)
         provider = state.providers[request.entry.path]
         if request.entry.path == "openai":
@@ -181,11 +171,15 @@ class EmbeddingsHandler(V1Handler):
         except CellmageError as e:
             body, error = b"", e
         elapsed_ms = round((loop.time() - started) * 1000)
+        answers = self.answers
         if usage is not None:
-            usage = state.pricing.price(request.entry, Usage(usage.prompt_tokens, usage.completion_tokens or 0, usage.total_tokens))
+            usage = answers.price(request.entry, request.alias, Usage(usage.prompt_tokens, usage.completion_tokens or 0, usage.total_tokens))
         finish = "cancelled" if self._task.cancelled() else "error" if error else "stop"
-        self.log_answer("openai embeddings", request.alias, finish, error, usage, elapsed_ms)
-        await self.record(request.alias, usage, elapsed_ms, finish)
+        log.info(
+            "cellmage: embeddings user=%s model=%s finish=%s error=%s tokens=%s %d ms", self.username, request.alias,
+            finish, error.code if error else "-", usage.prompt_tokens if usage else "?", elapsed_ms,
+        )
+        await answers.record(self.username, request.alias, usage, elapsed_ms, finish)
         if self._task.cancelled():
             return  # the client is gone
         if error is not None:

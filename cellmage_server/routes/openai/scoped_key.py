@@ -29,6 +29,11 @@ class ScopedKey:
     def secret(self) -> SecretStr:
         return self._value
 
+    @property
+    def random_part(self) -> str:
+        """What is secret in it (the prefix is public): what logs redact."""
+        return self._value.get_secret_value().removeprefix(PREFIX)
+
     def opens(self, authorization: str) -> bool:
         """Whether an ``Authorization`` header carries this key (``Bearer <key>``)."""
         scheme, _, credential = authorization.strip().partition(" ")

@@ -1,0 +1,89 @@
+"""``GET models``, ``GET personas``, ``GET status``, ``GET usage``: what the server offers and
+what the user used (no provider details, no secrets)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .._version import __version__
+from ..answer.plan import HOW_TO_CONFIGURE
+from ..contract import dumps
+from .base import CellmageHandler, mapped
+
+
+class ModelsHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    @mapped
+    async def get(self) -> None:
+        """The model aliases clients may use (no provider details, no secrets)."""
+        config = self.cellmage.require_config()
+        settings = config.settings
+        models = []
+        for alias in settings.allowed:
+            model: dict[str, Any] = {"name": alias, "description": settings.models[alias].description}
+            model["available"] = alias not in config.unavailable
+            if alias in config.unavailable:
+                model["problem"] = config.unavailable[alias]
+            models.append(model)
+        self.finish(json.dumps({"default": settings.resolved_default_model, "models": models}))
+
+
+class PersonasHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    @mapped
+    async def get(self) -> None:
+        """The personas clients may use."""
+        self.finish(json.dumps([p.public() for p in self.cellmage.personas.all()]))
+
+
+class StatusHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    @mapped
+    async def get(self) -> None:
+        """Version, whether a provider is configured, the default model (no secrets)."""
+        state = self.cellmage
+        config = state.config
+        configured = bool(config and config.settings.models)
+        if config is None:
+            message = f"The CellMage configuration is invalid: {state.config_error}"
+        elif not configured:
+            message = HOW_TO_CONFIGURE
+        else:
+            broken = [a for a in config.settings.allowed if a in config.unavailable]
+            message = f"{len(config.settings.allowed) - len(broken)} model(s) available."
+            if broken:
+                message += " Unavailable: " + " ".join(config.unavailable[a] for a in broken)
+        self.finish(
+            json.dumps(
+                {
+                    "version": __version__,
+                    "configured": configured,
+                    "default_model": config.settings.resolved_default_model if config else None,
+                    "models": len(config.settings.allowed) if config else 0,
+                    "unavailable_models": dict(config.unavailable) if config else {},
+                    # Whether a file was read, not where: kernels hold this route's credentials,
+                    # and a config file may hold keys (README, threat model).
+                    "config_file_found": bool(config and config.path),
+                    "running_answers": len(state.streams),
+                    "image_origins": config.settings.image_origins if config else [],
+                    "persona_errors": state.personas.errors(),
+                    "message": message,
+                }
+            )
+        )
+
+
+class UsageHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    @mapped
+    async def get(self) -> None:
+        """The current user's totals by day and model (never another user's)."""
+        self.finish(dumps(await self.store().usage(self.username)))
