@@ -7,8 +7,9 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 module.exports = {
   ...baseConfig,
   reporter: [['list'], ['html', { open: 'never' }]],
-  // Collaboration's tests need their own server (playwright.collab.config.js).
-  testIgnore: ['**/collab/**'],
+  // Collaboration's tests and the installed wheel's need their own servers
+  // (playwright.collab.config.js, playwright.wheel.config.js).
+  testIgnore: ['**/collab/**', '**/wheel/**'],
   retries: process.env.CI ? 1 : 0,
   use: {
     ...baseConfig.use,

@@ -314,7 +314,7 @@ def test_minting_per_user_keys_at_a_gateway_without_its_database_fails_with_the_
     from cellmage_server.gateway_keys import GatewayKeyError, GatewayKeys
 
     url = f"http://127.0.0.1:{stack.gateway_port}"
-    spawner = SimpleLocalProcessSpawner(user=SimpleNamespace(name="ada", url="/user/ada/"), name="")
+    spawner = SimpleLocalProcessSpawner(user=SimpleNamespace(name="ada", url="/user/ada/"))
     spawner.environment = {"CELLMAGE_GATEWAY_KEY": stack.master_key}
 
     asyncio.run(GatewayKeys(url, stack.master_key).pre_spawn_hook(spawner))  # starts, without a key
