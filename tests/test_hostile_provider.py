@@ -22,6 +22,15 @@ MALFORMED = [
     ("usage counts are strings", "{" + BASE + ',"choices":[],"usage":{"prompt_tokens":"x","completion_tokens":[],"total_tokens":{}}}'),
 ]
 
+# On the litellm path litellm reads the provider's chunks before this server does, and it skips a
+# `usage` that is not an object (README, "The wire contract"); every other malformed chunk is an
+# error on both paths.
+LITELLM_SKIPS = {dict(MALFORMED)["usage is a string"]}
+
+
+def _litellm_skips(provider_path: str, payload: str) -> bool:
+    return provider_path == "litellm" and payload in LITELLM_SKIPS
+
 
 @pytest.mark.parametrize("payload", [m[1] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 # litellm's own Usage model is handed the hostile counts, and pydantic warns as it serializes it.
@@ -35,9 +44,10 @@ async def test_a_malformed_chunk_ends_the_answer_with_error_then_done(api, fake_
     assert names[0] == "start" and names[-1] == "done", names
     assert result.text().startswith("partial answer")
     turns = (await api.get("conversations/" + NB)).json()["turns"]
-    if provider_path == "litellm" and "error" not in names:
-        # litellm drops some garbage itself (a usage that is a string); the answer stands
-        assert turns[0]["status"] == "ok"
+    if _litellm_skips(provider_path, payload):
+        # documented: litellm skips a usage it cannot read; the provider's later counts stand
+        assert "error" not in names and result.one("usage")["total_tokens"] == 10
+        assert [(t["answer"], t["status"]) for t in turns] == [("partial answer", "ok")]
     else:
         assert names[-2] == "error" and names.count("error") == 1
         assert result.one("error")["code"] in ("upstream", "internal")
@@ -65,8 +75,9 @@ async def test_without_streaming_a_malformed_stream_is_a_502(api, fake_upstream,
 
     response = await api.post("chat", {"prompt": "x", "stream": False})
 
-    if provider_path == "litellm" and response.status_code == 200:  # garbage litellm drops itself
-        assert response.json()["text"] == "partial"
+    if _litellm_skips(provider_path, payload):
+        assert response.status_code == 200, response.text
+        assert response.json()["text"] == "partial" and response.json()["usage"]["total_tokens"] == 10
     else:
         assert response.status_code == 502, response.text
         assert response.json()["reason"] == "upstream"

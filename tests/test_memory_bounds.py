@@ -87,12 +87,12 @@ def _post(path: str, auth: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-def _follow_handlers() -> list:
+def _follow_handlers(answer_id: str) -> list:
     import gc
 
     from cellmage_server.routes.answers import FollowHandler
 
-    return [h for h in gc.get_objects() if isinstance(h, FollowHandler) and h._out is not None]
+    return [h for h in gc.get_objects() if isinstance(h, FollowHandler) and h._out is not None and answer_id in h.request.path]
 
 
 async def _until(condition, timeout: float = 10.0) -> None:
@@ -119,7 +119,7 @@ async def test_stalled_followers_of_a_big_ended_answer_cost_about_the_buffer_eac
         try:
             await _until(lambda: board.get(whole["id"]).followers == 8)
             await asyncio.sleep(0.5)  # as much as each is going to get
-            handlers = _follow_handlers()
+            handlers = _follow_handlers(whole["id"])
             # Then each holds at most the buffer and a piece (8 * 15 MB * 6 would be 720 MB)
             assert len(handlers) == 8
             assert max(h._out.peak for h in handlers) <= BUFFER + BUFFER // 8 * 6 + 200
@@ -151,7 +151,7 @@ async def test_stalled_followers_of_a_running_answer_neither_hold_it_back_nor_pi
                     if line.startswith("data:"):
                         received += len(line)
                 assert received > len(NASTY) * len(BIG)
-                handlers = _follow_handlers()
+                handlers = _follow_handlers(answer_id)
                 assert len(handlers) == 8
                 assert max(h._out.peak for h in handlers) <= BUFFER + BUFFER // 8 * 6 + 200
                 await _until(lambda: board.get(answer_id).followers == 0, timeout=10)
@@ -165,7 +165,7 @@ async def test_stalled_followers_of_a_running_answer_neither_hold_it_back_nor_pi
 def _handler(kind: type):
     import gc
 
-    (found,) = [h for h in gc.get_objects() if isinstance(h, kind) and getattr(h, "_answer", None) is not None]
+    (found,) = [h for h in gc.get_objects() if isinstance(h, kind) and getattr(h, "_answer", None) is not None and not h._finished]
     return found
 
 

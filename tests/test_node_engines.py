@@ -17,7 +17,7 @@ PROJECTS = ["labextension", "ui-tests", "tests/hub"]
 
 
 def claimed_minimums() -> list[str]:
-    """'Node.js 20.19+ or 22.12+' in the README's Quickstart -> ['20.19.0', '22.12.0']."""
+    """'Node.js 20.19+ or 22.13+' in the README's Quickstart -> ['20.19.0', '22.13.0']."""
     readme = (ROOT / "README.md").read_text()
     claim = re.search(r"Node\.js ((?:\d+\.\d+\+(?: or )?)+)", readme)
     assert claim, "the README no longer says which Node.js it needs"
@@ -38,7 +38,7 @@ def engines(node_modules: Path) -> dict[str, str]:
 
 
 def test_the_readme_names_node_lines():
-    assert claimed_minimums() == ["20.19.0", "22.12.0"]
+    assert claimed_minimums() == ["20.19.0", "22.13.0"]
 
 
 @pytest.mark.parametrize("project", PROJECTS)

@@ -192,3 +192,18 @@ async def test_a_client_that_gives_up_on_a_whole_answer_closes_the_provider_requ
     record = fake_upstream.received[-1]
     assert await fake_upstream.until(lambda: record.closed_by_client is not None, timeout=5)
     assert len(record.chunk_times) < 100
+
+
+async def test_a_stream_that_ends_unfinished_is_an_error_not_a_finished_answer(api, fake_upstream, key):
+    # A provider (or a proxy in front of it) closes the stream cleanly but never says it finished
+    fake_upstream.script(Script(chunks=["partial ", "answer"], send_done=False, finish_reason=""))
+    stream = await sdk(api, key).chat.completions.create(model="fast", messages=HI, stream=True)
+    got, finishes = [], []
+    with pytest.raises(openai.APIError) as raised:
+        async for chunk in stream:
+            for choice in chunk.choices:
+                got.append(choice.delta.content or "")
+                finishes.append(choice.finish_reason)
+    assert "".join(got) == "partial answer"
+    assert [f for f in finishes if f] == []  # no chunk says the answer finished
+    assert "ended before the answer was finished" in raised.value.message

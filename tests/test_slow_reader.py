@@ -43,7 +43,7 @@ def _chat_handler():
 
     from cellmage_server.routes.chat import ChatHandler
 
-    (found,) = [h for h in gc.get_objects() if isinstance(h, ChatHandler) and h._answer is not None]
+    (found,) = [h for h in gc.get_objects() if isinstance(h, ChatHandler) and h._answer is not None and not h._finished]
     return found
 
 

@@ -55,6 +55,21 @@ def _import_and_warm() -> Any:
     return litellm
 
 
+def provider_finished(response: Any) -> bool:
+    """Whether the provider itself said the answer was finished. litellm ends a stream that closes
+    cleanly with a finish reason even when the provider sent none (a stream cut short by a proxy
+    or a crash), inventing "stop"; its stream wrapper records whether the provider sent one, and
+    uses that record itself to tell a broken stream from a finished one. A litellm without that
+    record is trusted as it is."""
+    received = getattr(response, "received_finish_reason", _UNRECORDED)
+    if received is _UNRECORDED:
+        return True
+    return received is not None or getattr(response, "intermittent_finish_reason", None) is not None
+
+
+_UNRECORDED = object()
+
+
 def _error_code(error: BaseException, exceptions: Any, detail: str) -> str:
     if isinstance(error, exceptions.ContextWindowExceededError):
         return "context_length"
@@ -159,7 +174,7 @@ class LiteLLMProvider:
         finally:
             if response is not None and hasattr(response, "aclose"):
                 await close_shielded(response.aclose())  # the provider's HTTP response, also on cancel
-        if finish is None:
+        if finish is None or not provider_finished(response):
             raise UpstreamError("upstream", "The provider's stream ended before the answer was finished.")
         yield Finish(finish)
 

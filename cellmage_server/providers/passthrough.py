@@ -26,7 +26,8 @@ from ..errors import UpstreamError
 from ..routes.openai.errors import ProviderStatus
 from ..routes.openai.wire import data_frame
 from ..safety.redaction import redact
-from . import ProviderCall, classify, failure_message
+from . import ProviderCall, classify, close_shielded, failure_message
+from .litellm import provider_finished
 from .openai_compat import _error_parts
 
 _FINISH = re.compile(r'"finish_reason"\s*:\s*"([^"]+)"')
@@ -168,6 +169,10 @@ async def litellm_chunks(
                 choice.pop("provider_specific_fields", None)
                 (choice.get("delta") or {}).pop("provider_specific_fields", None)
                 if choice.get("finish_reason"):
+                    if not provider_finished(response):
+                        # litellm made this "stop" up: the provider's stream was cut short. It
+                        # must not reach the client as a finished answer.
+                        raise UpstreamError("upstream", "The provider's stream ended before the answer was finished.")
                     finish = choice["finish_reason"]
                 # litellm gives its usage chunk an empty choice; OpenAI's has none.
                 if choice.get("delta") or choice.get("finish_reason") or choice.get("logprobs"):
@@ -185,7 +190,7 @@ async def litellm_chunks(
         raise litellm_error(litellm_provider, call, e, litellm.exceptions, answered) from None
     finally:
         if response is not None and hasattr(response, "aclose"):
-            await response.aclose()  # closes the provider's HTTP response, also on cancel
+            await close_shielded(response.aclose())  # the provider's HTTP response, also on cancel
     if finish is None:
         raise UpstreamError("upstream", "The provider's stream ended before the answer was finished.")
     yield Finish(finish)

@@ -87,6 +87,10 @@ class V1Handler(CellmageHandler):
                 # 401, as OpenAI answers a wrong key: the SDKs raise AuthenticationError for it.
                 raise web.HTTPError(401, _UNKNOWN) from None
             raise
+        if not self.current_user:
+            # Every verb, GET too: jupyter-server may leave it to @web.authenticated, whose 403
+            # the SDKs would take for a permission error.
+            raise web.HTTPError(401, _UNKNOWN)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

