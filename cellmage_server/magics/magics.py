@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..answer.ending import ANSWER_MIME, Ending, error_line
+from ..answer.ending import Ending, error_line
 from ..flags import FlagError, parse_flags
 from ..safety.shapes import cell_key
 from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
+from .conversations import ConversationActions
 from .display import AnswerDisplay
+from .session import Session, notebook_path
+from .session import say as _say
+from .settings import SettingsActions
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -36,20 +36,6 @@ def _boolean(text: str) -> bool:
     if lowered in ("false", "no", "off", "0"):
         return False
     raise ValueError(f"expected True or False, not {text!r}")
-
-
-@dataclass
-class Session:
-    """What ``%llm_config`` set for this kernel; a cell's own flags never change it."""
-
-    model: str | None = None
-    persona: str | None = None
-    stream_by_default: bool = False
-
-
-def notebook_path() -> str | None:
-    """The notebook this kernel runs for: Jupyter's session manager names it in JPY_SESSION_NAME."""
-    return os.environ.get("JPY_SESSION_NAME") or None
 
 
 def current_cell_id(shell: Any) -> str | None:
@@ -71,12 +57,8 @@ class AnswerFailed(Exception):
         return [f"CellMage: {self}"]
 
 
-def _say(message: str) -> None:
-    print(f"CellMage: {message}", file=sys.stderr)
-
-
 @magics_class
-class LlmMagics(Magics):
+class LlmMagics(Magics, SettingsActions, ConversationActions):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.session = Session()
@@ -227,128 +209,3 @@ class LlmMagics(Magics):
                 self._summary()
         except CellmageClientError as e:
             _say(str(e))
-
-    # --- %llm_config actions ---------------------------------------------------------------
-
-    def _set_model(self, model: str) -> None:
-        names = [m["name"] for m in self.client().get("models")["models"]]
-        if model not in names:
-            _say(f"no model {model!r} on this server; it has: {', '.join(names) or 'none'}.")
-            return
-        self.session.model = model
-        print(f"CellMage: model set to {model}.")
-
-    def _set_persona(self, persona: str) -> None:
-        if persona.lower() == "none":
-            self.session.persona = None
-            print("CellMage: no persona.")
-            return
-        names = [p["name"] for p in self.client().get("personas")]
-        if persona not in names:
-            _say(f"no persona {persona!r} on this server; it has: {', '.join(names) or 'none'}.")
-            return
-        self.session.persona = persona
-        print(f"CellMage: persona set to {persona}.")
-
-    def _show_persona(self) -> None:
-        if self.session.persona is None:
-            print("CellMage: no persona is set (%llm_config --persona NAME sets one).")
-            return
-        found = [p for p in self.client().get("personas") if p["name"] == self.session.persona]
-        if not found:
-            _say(f"the persona {self.session.persona!r} is no longer on the server.")
-            return
-        p = found[0]
-        print(f"{p['name']}: {p['description']}")
-        print(f"  model: {p['model'] or '(server default)'}  temperature: {p['temperature'] if p['temperature'] is not None else '(default)'}")
-
-    def _list_models(self) -> None:
-        answer = self.client().get("models")
-        for m in answer["models"]:
-            mark = "*" if m["name"] == (self.session.model or answer["default"]) else " "
-            print(f"{mark} {m['name']}" + (f"  {m['description']}" if m.get("description") else ""))
-
-    def _list_personas(self) -> None:
-        for p in self.client().get("personas"):
-            mark = "*" if p["name"] == self.session.persona else " "
-            print(f"{mark} {p['name']}  {p['description']}")
-
-    def _status(self) -> None:
-        status = self.client().get("status")
-        print(f"cellmage-server {status['version']} at {self.client().endpoint.url}")
-        print(status["message"])
-        if status.get("default_model"):
-            print(f"server default model: {status['default_model']}")
-
-    def _conversation_path(self) -> str | None:
-        path = notebook_path()
-        if path is None:
-            _say("this kernel is not attached to a notebook, so it has no conversation.")
-        return None if path is None else "conversations/" + quote(path, safe="")
-
-    def _show_history(self) -> None:
-        """One line per turn, however long the answers (``--show-turn N`` shows one in full)."""
-        path = self._conversation_path()
-        if path is None:
-            return
-        turns = self.client().get(path)["turns"]
-        if not turns:
-            print("CellMage: this notebook's conversation is empty.")
-        for i, turn in enumerate(turns, 1):
-            tokens = f"{turn.get('prompt_tokens') or '?'} → {turn.get('completion_tokens') or '?'} tokens"
-            mark = "" if turn["status"] == "ok" else f" [{turn['status']}]"
-            first = (turn["prompt"].strip().splitlines() or [""])[0]
-            first = first if len(first) <= 70 else first[:69] + "…"
-            print(f"{i:>3}. {turn['model']} · {tokens}{mark} · cell {turn['cell_id'][:8]} · {first}")
-        if turns:
-            print("(%llm_config --show-turn N shows turn N in full.)")
-
-    def _show_turn(self, number: int) -> None:
-        path = self._conversation_path()
-        if path is None:
-            return
-        turns = self.client().get(path)["turns"]
-        if not 1 <= number <= len(turns):
-            _say(f"there is no turn {number}; this conversation has {len(turns)}.")
-            return
-        from IPython.display import display
-
-        from ..answer.ending import escape
-        from ..safety.answer_html import answer_html
-        from ..safety.safe_markdown import close_open_fence, safe_markdown
-
-        turn = turns[number - 1]
-        origins = self._image_origins()
-        prompt = "\n".join("> " + escape(line) for line in turn["prompt"].strip().splitlines())
-        title = f"#### {number}. {escape(turn['model'] or 'unknown model')}\n\n{prompt}\n\n"
-        markdown = title + close_open_fence(safe_markdown(turn["answer"], origins))
-        html = answer_html(title + close_open_fence(turn["answer"]), origins)
-        display({"text/html": html, ANSWER_MIME: {"markdown": markdown}}, raw=True)
-
-    def _clear_history(self) -> None:
-        path = self._conversation_path()
-        if path is not None:
-            self.client().delete(path)
-            print("CellMage: this notebook's conversation is cleared.")
-
-    def _tokens(self) -> None:
-        path = self._conversation_path()
-        if path is None:
-            return
-        totals = self.client().get(path)["totals"]
-        cost = f", ${totals['cost_usd']:.4f}" if totals["cost_usd"] is not None else ""
-        print(
-            f"CellMage: {totals['turns']} turn(s), {totals['prompt_tokens']} prompt + "
-            f"{totals['completion_tokens']} completion tokens{cost}."
-        )
-
-    def _summary(self) -> None:
-        try:
-            where = self.client().endpoint.url
-        except CellmageClientError as e:
-            where = f"unknown ({e})"
-        print(
-            f"CellMage: server {where} · model {self.session.model or '(server default)'} · "
-            f"persona {self.session.persona or 'none'} · "
-            f"stream by default {'yes' if self.session.stream_by_default else 'no'}"
-        )
