@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sse_starlette.event import ServerSentEvent
 
 from .errors import BadRequest
+from .parameters import ParameterError
+from .parameters import check as _check_parameter
 from .safety.shapes import cell_id as _cell_id
+from .safety.shapes import session_name as _session_name
 
 # Fields a client might send to steer the provider call itself. They are never accepted: the
 # server's configuration alone decides where a request goes and with which credentials.
@@ -41,6 +44,15 @@ class ChatRequest(BaseModel):
     conversation: str | None = Field(None, min_length=1, max_length=4096)
     cell_id: str | None = Field(None, min_length=1, max_length=64)
     history: bool = True
+    # The exchange is kept as the cell's turn (false: CellMage's --no-history; a re-run still
+    # takes the cell's earlier turn away, unless rollback is false).
+    remember: bool = True
+    # A re-run replaces the cell's earlier turn (false: that turn stays, is sent, and this one is
+    # added after it).
+    rollback: bool = True
+    # Other sampling parameters (parameters.py): top_p, stop, seed, ...; temperature and
+    # max_tokens above win over theirs here.
+    params: dict[str, Any] | None = Field(None, strict=False)
 
     @field_validator("prompt")
     @classmethod
@@ -48,6 +60,16 @@ class ChatRequest(BaseModel):
         if not value.strip():
             raise ValueError("the prompt is empty")
         return value
+
+    @field_validator("params")
+    @classmethod
+    def _parameters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            return {name: _check_parameter(name, v) for name, v in value.items()}
+        except ParameterError as e:
+            raise ValueError(str(e).rstrip(".")) from None
 
     @field_validator("cell_id")
     @classmethod
@@ -57,8 +79,27 @@ class ChatRequest(BaseModel):
         return value
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
-    """Decode and validate a ``POST chat`` body, or raise :class:`BadRequest` saying what is wrong."""
+class SessionRequest(BaseModel):
+    """The body of ``POST sessions`` (save), ``PUT sessions/{id}`` (save over) and ``POST
+    sessions/{id}/load``: the notebook whose conversation is saved or loaded into."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    conversation: str = Field(min_length=1, max_length=4096)
+    name: str | None = Field(None, min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _a_name(cls, value: str | None) -> str | None:
+        if value is not None and _session_name(value) is None:
+            raise ValueError(
+                "a saved conversation's name is 1 to 48 of the letters A-Z a-z, digits, '_' and '-', "
+                "beginning with a letter or digit"
+            )
+        return value
+
+
+def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -66,7 +107,20 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     except RecursionError:  # JSON nested deeper than Python's parser recurses
         raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object with a 'prompt'.")
+        raise BadRequest(f"The request body must be a JSON object with {what}.")
+    return data
+
+
+def parse_session_request(body: bytes) -> SessionRequest:
+    try:
+        return SessionRequest.model_validate(_json_object(body, "a 'conversation'"))
+    except ValidationError as e:
+        raise BadRequest(_describe(e)) from None
+
+
+def parse_chat_request(body: bytes) -> ChatRequest:
+    """Decode and validate a ``POST chat`` body, or raise :class:`BadRequest` saying what is wrong."""
+    data = _json_object(body, "a 'prompt'")
     injected = sorted(PASS_THROUGH_FIELDS.intersection(data))
     if injected:
         raise BadRequest(
