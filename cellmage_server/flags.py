@@ -26,7 +26,7 @@ class FlagError(ValueError):
 class Flag:
     names: tuple[str, ...]
     dest: str
-    kind: str  # "str", "float", "int" (take a value), "true", "false" (switches)
+    kind: str  # "str", "float", "int" (take a value), "list" (a value, repeatable), "true", "false" (switches)
     help: str
     lo: float | None = None
     hi: float | None = None
@@ -41,12 +41,19 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--no-stream",), "stream", "false", "show the answer when it is complete"),
     Flag(("--no-history",), "history", "false", "answer this prompt alone, without earlier turns"),
     Flag(("-o", "--output"), "output", "str", "also store the answer in this variable"),
+    # Context: what of the notebook the answer sees (README "Context").
+    Flag(("--cells",), "cells", "int", "send the N code cells above, with their outputs", 1, 100),
+    Flag(("--error",), "error", "true", "send the last error and its traceback"),
+    Flag(("--var",), "vars", "list", "send a variable of the kernel, described (repeatable)"),
+    Flag(("--snippet",), "snippets", "list", "send a snippet file before the prompt (repeatable)"),
+    Flag(("--sys-snippet",), "sys_snippets", "list", "add a snippet file to the system prompt (repeatable)"),
 )
 _BY_NAME = {name: flag for flag in FLAGS for name in flag.names}
 
 USAGE = (
     "usage: %%llm [-m MODEL] [-t TEMPERATURE] [-p PERSONA] [--max-tokens N] "
-    "[--stream | --no-stream] [--no-history] [-o NAME]"
+    "[--stream | --no-stream] [--no-history] [-o NAME] [--cells N] [--error] [--var NAME] "
+    "[--snippet NAME] [--sys-snippet NAME]"
 )
 
 
@@ -61,6 +68,11 @@ class CellFlags:
     stream: bool | None = None
     history: bool | None = None
     output: str | None = None
+    cells: int | None = None
+    error: bool | None = None
+    vars: tuple[str, ...] = ()
+    snippets: tuple[str, ...] = ()
+    sys_snippets: tuple[str, ...] = ()
     given: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -95,7 +107,10 @@ def parse_flags(line: str) -> CellFlags:
                 raw = words[i]
             else:
                 raise _fail(f"{name} needs a value")
-            values[flag.dest] = _convert(flag, name, raw)
+            value = _convert(flag, name, raw)
+            if flag.kind == "list":
+                value = (*values.get(flag.dest, ()), value)  # type: ignore[misc]
+            values[flag.dest] = value
         given.append(name)
         i += 1
     if "--stream" in given and "--no-stream" in given:
@@ -104,10 +119,10 @@ def parse_flags(line: str) -> CellFlags:
 
 
 def _convert(flag: Flag, name: str, raw: str) -> object:
-    if flag.kind == "str":
+    if flag.kind in ("str", "list"):
         if not raw or raw.startswith("-"):
             raise _fail(f"{name} needs a value")
-        if flag.dest == "output" and not raw.isidentifier():
+        if flag.dest in ("output", "vars") and not raw.isidentifier():
             raise _fail(f"{name} needs a Python variable name, not {raw!r}")
         return raw
     try:

@@ -111,6 +111,17 @@ class Client:
             raise self._refused(response.status_code, response.content)
         return response.json()
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        import httpx
+
+        try:
+            response = self._client().post(path, json=body)
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from None
+        if response.status_code != 200:
+            raise self._refused(response.status_code, response.content)
+        return response.json()
+
     def delete(self, path: str) -> None:
         import httpx
 

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -14,10 +14,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..answer.ending import ANSWER_MIME, Ending, error_line
+from ..answer.ending import ANSWER_MIME, Ending, context_summary, error_line
 from ..flags import FlagError, parse_flags
 from ..safety.shapes import cell_key
 from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
+from .context import ContextProblem, Snippets, context_of
 from .display import AnswerDisplay
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -45,6 +46,7 @@ class Session:
     model: str | None = None
     persona: str | None = None
     stream_by_default: bool = False
+    snippets: Snippets = field(default_factory=Snippets)
 
 
 def notebook_path() -> str | None:
@@ -109,6 +111,13 @@ class LlmMagics(Magics):
             cell_id = current_cell_id(self.shell)
             if cell_id:
                 body["cell_id"] = cell_id
+        try:
+            context = context_of(flags, self.shell.user_ns, self.session.snippets, self.shell)
+        except ContextProblem as e:
+            _say(str(e))
+            return
+        if context is not None:
+            body["context"] = context
         for key, value in (
             ("model", flags.model or self.session.model),
             ("persona", flags.persona or self.session.persona),
@@ -134,6 +143,7 @@ class LlmMagics(Magics):
                         display.delta(data["text"])
                     elif name == "start":
                         ending.model = data.get("model")
+                        ending.context = context_summary(data.get("context")) or None
                         display.start(data["id"])
                     elif name == "usage":
                         ending.prompt_tokens = data.get("prompt_tokens")
@@ -187,6 +197,12 @@ class LlmMagics(Magics):
     @argument("--show-turn", type=int, metavar="N", help="show turn N of the conversation in full")
     @argument("--clear-history", action="store_true", help="forget this notebook's conversation")
     @argument("--tokens", action="store_true", help="tokens and cost of this notebook's conversation so far")
+    @argument("--snippet", metavar="NAME", action="append", help="send this snippet file before every prompt")
+    @argument("--sys-snippet", metavar="NAME", action="append", help="add this snippet file to the system prompt")
+    @argument("--list-snippets", action="store_true", help="the snippets every answer of this kernel sends")
+    @argument("--remove-snippet", metavar="NAME", action="append", help="stop sending this snippet")
+    @argument("--clear-snippets", action="store_true", help="stop sending any snippet")
+    @argument("--show-context", action="store_true", help="show the context the next answer would send")
     def llm_config(self, line: str) -> None:
         """Set this kernel's defaults for %%llm, or show what the server offers."""
         try:
@@ -223,6 +239,19 @@ class LlmMagics(Magics):
                 self._clear_history()
             if args.tokens:
                 self._tokens()
+            for name in args.snippet or ():
+                self._add_snippet(name, system=False)
+            for name in args.sys_snippet or ():
+                self._add_snippet(name, system=True)
+            for name in args.remove_snippet or ():
+                self._remove_snippet(name)
+            if args.clear_snippets:
+                self.session.snippets = Snippets()
+                print("CellMage: no snippets.")
+            if args.list_snippets:
+                self._list_snippets()
+            if args.show_context:
+                self._show_context()
             if not line.strip():
                 self._summary()
         except CellmageClientError as e:
@@ -341,6 +370,60 @@ class LlmMagics(Magics):
             f"CellMage: {totals['turns']} turn(s), {totals['prompt_tokens']} prompt + "
             f"{totals['completion_tokens']} completion tokens{cost}."
         )
+
+    # --- snippets and context ----------------------------------------------------------------
+
+    def _preview(self, context: dict[str, Any]) -> dict[str, Any]:
+        """What the server would send with this context (POST context), for this cell's notebook."""
+        body: dict[str, Any] = {"context": context}
+        if notebook_path() is not None:
+            body["conversation"] = notebook_path()
+            cell = current_cell_id(self.shell)
+            if cell:
+                body["cell_id"] = cell
+        return self.client().post("context", body)
+
+    def _add_snippet(self, name: str, *, system: bool) -> None:
+        into = self.session.snippets.system if system else self.session.snippets.user
+        key = "sys_snippets" if system else "snippets"
+        found = self._preview({key: [name]})  # the server finds it now, or says where it looked
+        if name not in into:
+            into.append(name)
+        chars = sum(item["chars"] for item in found["context"])
+        where = "the system prompt" if system else "every prompt"
+        print(f"CellMage: snippet {name} ({chars} characters) goes with {where} of this kernel.")
+
+    def _remove_snippet(self, name: str) -> None:
+        snippets = self.session.snippets
+        if name not in snippets.user and name not in snippets.system:
+            _say(f"no snippet {name!r} is set; %llm_config --list-snippets lists them.")
+            return
+        snippets.user = [s for s in snippets.user if s != name]
+        snippets.system = [s for s in snippets.system if s != name]
+        print(f"CellMage: snippet {name} removed.")
+
+    def _list_snippets(self) -> None:
+        snippets = self.session.snippets
+        if not snippets.user and not snippets.system:
+            print("CellMage: no snippets (%llm_config --snippet NAME adds one).")
+        for name in snippets.system:
+            print(f"  {name}  (system prompt)")
+        for name in snippets.user:
+            print(f"  {name}")
+
+    def _show_context(self) -> None:
+        """What the next answer sends besides its own flags: this kernel's snippets."""
+        snippets = self.session.snippets
+        context = {k: v for k, v in (("snippets", snippets.user), ("sys_snippets", snippets.system)) if v}
+        if not context:
+            print("CellMage: the next answer sends no context but its cell's own flags "
+                  "(--cells N, --error, --var NAME, --snippet NAME).")
+            return
+        preview = self._preview(context)
+        print(f"CellMage: the next answer sends {context_summary(preview['context']) or 'no context'}.")
+        for label, text in (("System prompt, after the persona's", preview["system"]), ("Before the prompt", preview["block"])):
+            if text:
+                print(f"--- {label} ---\n{text}")
 
     def _summary(self) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,9 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..answer.board import AnswerRecord
+from ..context.assemble import Assembled, assemble
+from ..context.gather import gather
+from ..contract import ContextRequest
 from ..answer.lifecycle import AnswerService
 from ..errors import BadRequest, CellmageError, NotFound, PayloadTooLarge, http_error
 from ..principal import principal
@@ -157,6 +161,17 @@ class CellmageHandler(APIHandler):
             return conversation_path(raw)
         except ValueError as e:
             raise BadRequest(f"The conversation {raw!r} is not a notebook path: {e}.") from None
+
+    async def assembled(self, context: ContextRequest | None, conversation: str | None, cell_id: str | None) -> Assembled | None:
+        """The context an answer asked for, gathered and within its budget (context/)."""
+        if context is None:
+            return None
+        settings = self.cellmage.require_config().settings
+        asked = await gather(
+            context, settings, notebook=conversation, cell_id=cell_id, root=Path(self.contents_manager.root_dir),
+            contents_manager=self.contents_manager, shared=self.cellmage.shared,
+        )
+        return assemble(asked, settings.context, settings.limits.context_chars)
 
     def store(self) -> Store:
         state = self.cellmage

@@ -37,12 +37,14 @@ class ChatHandler(CellmageHandler):
         earlier = []
         if conversation is not None and request.history and state.store is not None:
             earlier = await state.store.earlier_turns(conversation, request.cell_id)
-        plan = plan_answer(request, config, state.personas, earlier, user=self.username)
+        assembled = await self.assembled(request.context, conversation, request.cell_id)
+        plan = plan_answer(request, config, state.personas, earlier, user=self.username, context=assembled)
         persona = plan.persona.name if plan.persona else None
         ask = Ask(
             owner=self.username, alias=plan.alias, entry=config.settings.models[plan.alias],
             events=state.providers[plan.path].stream(plan.call), route="chat",
             conversation=conversation, cell_id=request.cell_id, persona=persona, prompt=request.prompt,
+            context=plan.context_text,
         )
         patience = config.settings.timeouts.client_behind
 
@@ -52,6 +54,7 @@ class ChatHandler(CellmageHandler):
             start = {
                 "id": answer.id, "model": plan.alias, "persona": persona,
                 "history": {"turns": plan.history_turns, "dropped": plan.history_dropped},
+                **(plan.context or {}),
             }
             answer.output.send(comment("cellmage") + frame("start", start))  # type: ignore[attr-defined]
 

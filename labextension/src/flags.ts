@@ -7,9 +7,11 @@ export const MAGIC = '%%llm';
 
 export const USAGE =
   'usage: %%llm [-m MODEL] [-t TEMPERATURE] [-p PERSONA] [--max-tokens N] ' +
-  '[--stream | --no-stream] [--no-history] [-o NAME]';
+  '[--stream | --no-stream] [--no-history] [-o NAME] [--cells N] [--error] [--var NAME] ' +
+  '[--snippet NAME] [--sys-snippet NAME]';
 
-type Kind = 'str' | 'float' | 'int' | 'true' | 'false';
+/** 'list': takes a value, and may be given again (each value is kept, in order). */
+type Kind = 'str' | 'float' | 'int' | 'list' | 'true' | 'false';
 
 interface IFlag {
   names: string[];
@@ -27,7 +29,13 @@ const FLAGS: IFlag[] = [
   { names: ['--stream'], dest: 'stream', kind: 'true' },
   { names: ['--no-stream'], dest: 'stream', kind: 'false' },
   { names: ['--no-history'], dest: 'history', kind: 'false' },
-  { names: ['-o', '--output'], dest: 'output', kind: 'str' }
+  { names: ['-o', '--output'], dest: 'output', kind: 'str' },
+  // Context: what of the notebook the answer sees (README "Context").
+  { names: ['--cells'], dest: 'cells', kind: 'int', lo: 1, hi: 100 },
+  { names: ['--error'], dest: 'error', kind: 'true' },
+  { names: ['--var'], dest: 'vars', kind: 'list' },
+  { names: ['--snippet'], dest: 'snippets', kind: 'list' },
+  { names: ['--sys-snippet'], dest: 'sys_snippets', kind: 'list' }
 ];
 
 /** What a flag line set; absent keys were not given. */
@@ -39,6 +47,11 @@ export interface ICellFlags {
   stream?: boolean;
   history?: boolean;
   output?: string;
+  cells?: number;
+  error?: boolean;
+  vars?: string[];
+  snippets?: string[];
+  sys_snippets?: string[];
 }
 
 /** A flag line that cannot be read; the message ends with the usage line. */
@@ -95,11 +108,11 @@ function isIdentifier(text: string): boolean {
 }
 
 function convert(flag: IFlag, name: string, raw: string): string | number {
-  if (flag.kind === 'str') {
+  if (flag.kind === 'str' || flag.kind === 'list') {
     if (!raw || raw.startsWith('-')) {
       throw new FlagError(`${name} needs a value`);
     }
-    if (flag.dest === 'output' && !isIdentifier(raw)) {
+    if ((flag.dest === 'output' || flag.dest === 'vars') && !isIdentifier(raw)) {
       throw new FlagError(`${name} needs a Python variable name, not '${raw}'`);
     }
     return raw;
@@ -148,7 +161,8 @@ export function parseFlags(line: string): ICellFlags {
       } else {
         throw new FlagError(`${name} needs a value`);
       }
-      flags[flag.dest] = convert(flag, name, raw);
+      const value = convert(flag, name, raw);
+      flags[flag.dest] = flag.kind === 'list' ? [...((flags[flag.dest] as string[]) ?? []), value] : value;
     }
     given.push(name);
   }
