@@ -236,6 +236,18 @@ def frame(event: str, data: Any) -> bytes:
         return ServerSentEvent(well_formed(text), event=event, sep="\n").encode()
 
 
+_DELTA_HEAD = b'event: delta\ndata: {"text":'
+
+
+def delta_frame(text: str) -> bytes:
+    """``frame("delta", {"text": text})``, byte for byte (a test holds the two equal), without
+    building an event object: the one frame of the hot path, written once per delta."""
+    try:
+        return _DELTA_HEAD + json.dumps(text, ensure_ascii=False).encode() + b"}\n\n"
+    except UnicodeEncodeError:  # a lone surrogate: as frame() writes it
+        return frame("delta", {"text": text})
+
+
 def comment(text: str) -> bytes:
     """An SSE comment frame (``: text``) that clients ignore, used to flush and to keep alive."""
     return ServerSentEvent(comment=text, sep="\n").encode()
