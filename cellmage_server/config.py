@@ -438,6 +438,10 @@ def load_config(environ: Mapping[str, str] = os.environ) -> LoadedConfig:
                     f"models.{alias}.api_key_env: the environment variable {name} is not set. "
                     f"Set it before starting Jupyter, in {where}."
                 )
+                # Whoever should have set it may say why not (JupyterHub's gateway_keys does).
+                why = environ.get(f"{name}_PROBLEM")
+                if why:
+                    unavailable[alias] += f" Why it is not set: {why[:500]}"
     key_env_names = frozenset(e.api_key_env for e in settings.models.values() if e.api_key_env)
     return LoadedConfig(
         settings=settings, path=path, keys=keys, key_env_names=key_env_names,
