@@ -100,7 +100,24 @@ class CellmageHandler(APIHandler):
         access and decide per verb, after the body was read)."""
         raise web.HTTPError(403)
 
+    _closes = False  # answered before the request was read to its end: tornado will close
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        if self._closes:
+            # Said in the answer (send_error clears headers, then comes here), so a proxy that keeps
+            # connections alive (configurable-http-proxy) does not send its next request down a
+            # socket tornado is about to close, which it would report as a 503 "server down".
+            self.set_header("Connection", "close")
+
     async def prepare(self) -> None:
+        try:
+            await self._prepare()
+        except BaseException:
+            self._closes = True  # answered in prepare: tornado has not read the body, and closes
+            raise
+
+    async def _prepare(self) -> None:
         self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
         await super().prepare()  # authenticates
         if self.request.method in ("GET", "HEAD", "OPTIONS"):
@@ -133,6 +150,7 @@ class CellmageHandler(APIHandler):
         if not self._may_drop(self._dropped):
             # Answered now, mid-body: tornado then closes the connection rather than read the rest.
             error = http_error(self._too_large(self._dropped, at_least=True))
+            self._closes = True
             self.send_error(error.status_code, exc_info=(type(error), error, None))
 
     def body(self) -> bytes:
