@@ -7,6 +7,7 @@ litellm, LangChain, ...), with the chat endpoint's keys, allow-list, limits, can
 - errors.py: OpenAI-shaped errors, mapped in one place;
 - ../../providers/passthrough.py: the requests to both provider paths;
 - scoped_key.py: the key kernels get, which opens these routes only;
+- answering.py: what the answer routes share (framing, the end, disconnect);
 - handlers.py: the routes.
 """
 
