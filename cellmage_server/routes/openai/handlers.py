@@ -1,6 +1,6 @@
 """The routes under ``{base_url}cellmage/v1/``: OpenAI's wire formats for the libraries in kernels.
-``chat/completions`` is a wire format over the answer lifecycle (answer/lifecycle.py), thin over
-answering.py.
+``chat/completions`` and ``responses`` are two of the three wire formats over one answer
+lifecycle (answer/lifecycle.py; the chat endpoint is the third), thin over answering.py.
 
 Every verb is authenticated: with the server's scoped key (``Authorization: Bearer <key>``, see
 scoped_key.py) or with ordinary Jupyter credentials (token header, cookie + XSRF); see base.py.
@@ -10,6 +10,7 @@ Errors come in OpenAI's shape (errors.py). After a stream has started, an error 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -23,10 +24,13 @@ from ...contract import ProviderEvent, Usage
 from ...errors import CellmageError, NotFound, UpstreamError
 from ...providers import passthrough as upstream
 from . import fields
-from .answering import AnswerRoute, FrameOutput
+from .answering import AnswerRoute, FrameOutput, encoded
 from .base import DROPPED_HEADER, V1Handler, authorized_or_scoped, openai_mapped
 from .errors import ModelNotFound, stream_error
 from .fields import Translated
+from .not_served import not_served
+from .responses_fields import responses_request
+from .responses_wire import ResponseBuilder
 from .wire import DONE, Assembler, frames_to_chunks
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,63 @@ class ChatCompletionsHandler(AnswerRoute):
             assembler.add(chunk)
         self.write_whole(request, json.dumps(assembler.result(), ensure_ascii=False))
         return True
+
+
+class ResponsesHandler(AnswerRoute):
+    @web.authenticated
+    @authorized_or_scoped
+    @openai_mapped
+    async def post(self) -> None:
+        """OpenAI Responses, stateless: translated to chat completions for the provider and back,
+        streamed as Responses events or whole."""
+        config = self.cellmage.require_config()
+        request = responses_request(self.check_body(), config.settings, self.username)
+        builder = ResponseBuilder(request.alias, request.echo, streaming=request.stream)
+        ask = Ask(
+            owner=self.username, alias=request.alias, entry=request.entry,
+            events=translated(self.provider_events(request, config, include_usage=True), builder),
+            route="openai responses", on_board=False, redact_text=False, keep_text=False,
+        )
+        if request.stream:
+            output = FrameOutput(self, request.dropped)
+            self._answer = self.answers.begin(ask, output)
+            await self._answer.run(deliver=lambda finished: self._end_stream(output, builder, finished))
+        else:
+            self._answer = self.answers.begin(ask, Discard())
+            await self._answer.run(deliver=lambda finished: self._answer_whole(request, builder, finished))
+
+    async def _end_stream(self, output: FrameOutput, builder: ResponseBuilder, finished: Finished) -> bool:
+        if finished.silent:
+            return False
+        outcome = finished.outcome
+        if outcome.error is not None and not output.started:
+            raise outcome.error  # nothing sent yet: the error keeps its status
+        error = stream_error(outcome.error)["error"] if outcome.error is not None else None
+        pieces = builder.end(outcome.finish_reason, outcome.usage, error)
+        return await self.write_end(output, (encoded(piece) for piece in pieces))
+
+    def _answer_whole(self, request: Translated, builder: ResponseBuilder, finished: Finished) -> bool:
+        if finished.silent:
+            return False
+        outcome = finished.outcome
+        if outcome.error is not None:
+            raise outcome.error
+        self.write_whole(request, json.dumps(builder.response(outcome.finish_reason, outcome.usage), ensure_ascii=False))
+        return True
+
+
+async def translated(chunks: AsyncIterator[ProviderEvent], builder: ResponseBuilder) -> AsyncIterator[ProviderEvent]:
+    """The provider's chat chunks as Responses events (a whole answer: the chunks as they came, so
+    the relay counts them against ``limits.max_answer_bytes``; the builder keeps the answer)."""
+    async with contextlib.aclosing(chunks):  # closing this closes the provider request
+        async for event in chunks:
+            if type(event) is str:
+                frames = builder.feed(event)
+                if builder.streaming:
+                    if frames:
+                        yield frames
+                    continue
+            yield event
 
 
 class EmbeddingsHandler(V1Handler):
@@ -162,17 +223,15 @@ class ModelHandler(V1Handler):
 
 
 class NotServedHandler(V1Handler):
-    """Any other OpenAI route (the Responses API, legacy completions, files, ...): a 404 that says
-    what is served, so a library's error names the route rather than failing to parse a page."""
+    """Any other OpenAI route (stored responses, legacy completions, files, ...): a 404 that says
+    what is served and what to use instead (not_served.py), so a library's error names the route
+    rather than failing to parse a page."""
 
     @web.authenticated
     @authorized_or_scoped
     @openai_mapped
     async def get(self, route: str) -> None:
-        raise NotFound(
-            f"cellmage/v1/{route} is not served here: this endpoint serves chat/completions, "
-            "embeddings and models of OpenAI's API."
-        )
+        raise NotFound(not_served(route))
 
     post = delete = get
 
@@ -180,6 +239,7 @@ class NotServedHandler(V1Handler):
 # Routes as data: (pattern under cellmage/v1, handler).
 default_handlers: list[tuple[str, type[V1Handler]]] = [
     ("chat/completions", ChatCompletionsHandler),
+    ("responses", ResponsesHandler),
     ("embeddings", EmbeddingsHandler),
     ("models", ModelsHandler),
     (r"models/([^/]+)", ModelHandler),
