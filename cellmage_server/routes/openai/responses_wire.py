@@ -150,17 +150,11 @@ class ResponseBuilder:
                 ))
         item.parts[-1].pieces.append(text)
         if self.streaming:
-            index = item.index
+            where = f'"item_id":"{item.id}","output_index":{item.index},"content_index":{len(item.parts) - 1}'
             if kind == "output_text":
-                out.append(self._event(
-                    "response.output_text.delta", item_id=item.id, output_index=index,
-                    content_index=len(item.parts) - 1, delta=text, logprobs=[],
-                ))
+                out.append(self._delta("response.output_text.delta", where, text, ',"logprobs":[]'))
             else:
-                out.append(self._event(
-                    "response.refusal.delta", item_id=item.id, output_index=index,
-                    content_index=len(item.parts) - 1, delta=text,
-                ))
+                out.append(self._delta("response.refusal.delta", where, text))
 
     def _tool_call(self, call: object, out: list[str]) -> None:
         if not isinstance(call, dict):
@@ -182,10 +176,8 @@ class ResponseBuilder:
         if arguments:
             item.arguments.append(arguments)
             if self.streaming:
-                out.append(self._event(
-                    "response.function_call_arguments.delta", item_id=item.id,
-                    output_index=item.index, delta=arguments,
-                ))
+                where = f'"item_id":"{item.id}","output_index":{item.index}'
+                out.append(self._delta("response.function_call_arguments.delta", where, arguments))
 
     def _add(self, item: _Item, out: list[str]) -> _Item:
         item.index = len(self._items)
@@ -198,6 +190,13 @@ class ResponseBuilder:
         return item
 
     # --- events and objects out --------------------------------------------------------------
+
+    def _delta(self, kind: str, where: str, delta: str, tail: str = "") -> str:
+        """A delta event, the hot path: one dumps of the delta, the rest (this server's ids and
+        counts, nothing that needs escaping) written as it is."""
+        seq = self._seq
+        self._seq += 1
+        return f'event: {kind}\ndata: {{"type":"{kind}","sequence_number":{seq},{where},"delta":{dumps(delta)}{tail}}}\n\n'
 
     def _event(self, kind: str, **data: Any) -> str:
         event = {"type": kind, "sequence_number": self._seq, **data}
