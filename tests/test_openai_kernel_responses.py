@@ -138,3 +138,26 @@ async def test_the_agents_sdks_default_runner_works(kernel, fake_upstream):
     assert first["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
     assert call["tools"][0]["function"]["name"] == "add"
     assert answer["messages"][-1]["role"] == "tool" and answer["messages"][-1]["content"] == "9"
+
+
+async def test_both_libraries_stream_through_the_responses_events(kernel, fake_upstream):
+    fake_upstream.script(Script(chunks=["one ", "two ", "three"], interval=0.02), add_call(1, 2),
+                         Script(chunks=["3", "!"], interval=0.02))
+    out = await result(
+        kernel,
+        "import json\n"
+        "from pydantic_ai import Agent\n"
+        "from agents import Agent as SdkAgent, Runner, function_tool, set_tracing_disabled\n"
+        "set_tracing_disabled(True)\n"
+        "async with Agent('openai:fast').run_stream('count') as run:\n"
+        "    pieces = [p async for p in run.stream_text(delta=True)]\n"
+        "@function_tool\n"
+        "def add(a: int, b: int) -> int:\n"
+        "    '''Adds two numbers.'''\n"
+        "    return a + b\n"
+        "streamed = Runner.run_streamed(SdkAgent(name='adder', model='fast', tools=[add]), 'What is 1 + 2?')\n"
+        "kinds = [e.type async for e in streamed.stream_events()]\n"
+        "print(json.dumps([''.join(pieces), streamed.final_output, 'run_item_stream_event' in kinds]))",
+    )
+    assert out == ["one two three", "3!", True]
+    assert all(r.body["stream"] is True for r in fake_upstream.received)
