@@ -45,6 +45,7 @@ STATEFUL = {
     "prompt": "stored prompt templates live on OpenAI's platform: send 'instructions' and 'input' instead.",
 }
 
+
 @dataclass(frozen=True)
 class ResponsesRequest(Translated):
     """A checked Responses request: the chat body, and what the response object echoes back."""
@@ -56,7 +57,7 @@ def responses_request(data: dict[str, Any], settings: CellmageSettings, principa
     """Check a Responses body and build the provider's Chat Completions body from it."""
     dropped = _sort(data)
     alias, entry = model_entry(settings, data.get("model"), "chat")
-    stream = data.get("stream") or False
+    stream = False if data.get("stream") is None else data["stream"]
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be true or false.", "stream")
     if data.get("background"):
@@ -116,7 +117,8 @@ def responses_request(data: dict[str, Any], settings: CellmageSettings, principa
         "text": text,
         "reasoning": reasoning,
     }
-    return ResponsesRequest(alias, entry, body, stream, True, dropped, echo)
+    # include_usage: the builder reads the usage chunk's details (cached and reasoning tokens)
+    return ResponsesRequest(alias, entry, body, stream=stream, include_usage=True, dropped=dropped, echo=echo)
 
 
 def _sort(data: dict[str, Any]) -> tuple[str, ...]:

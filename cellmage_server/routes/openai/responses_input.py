@@ -9,7 +9,10 @@ from typing import Any
 from .errors import InvalidRequest
 
 ROLES = frozenset({"user", "assistant", "system", "developer"})
-STATELESS = "this server keeps no responses: send the earlier turns' items in 'input' (the output items of a response can be sent back as they are)."
+STATELESS = (
+    "this server keeps no responses: send the earlier turns' items in 'input' "
+    "(the output items of a response can be sent back as they are)."
+)
 
 
 # --- input items -> chat messages -----------------------------------------------------------
@@ -34,7 +37,8 @@ def input_messages(value: object, messages: list[dict[str, Any]]) -> bool:
         elif kind == "function_call":
             _function_call(item, where, messages)
         elif kind == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": _text_field(item, "call_id", where), "content": _tool_output(item.get("output"), where)})
+            call_id = _text_field(item, "call_id", where)
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": _tool_output(item.get("output"), where)})
         elif kind == "reasoning":
             skipped = True
         elif kind == "item_reference":
@@ -137,13 +141,14 @@ def _tool_output(output: object, where: str) -> str | list[dict[str, Any]]:
 # --- tools, tool choice, text format -------------------------------------------------------
 
 
-def tools(tools: object) -> list[dict[str, Any]]:
-    if tools is None:
+def tools(value: object) -> list[dict[str, Any]]:
+    """Function tools in chat's shape (``{"type": "function", "function": {...}}``)."""
+    if value is None:
         return []
-    if not isinstance(tools, list):
+    if not isinstance(value, list):
         raise InvalidRequest("'tools' must be an array.", "tools")
     out = []
-    for i, tool in enumerate(tools):
+    for i, tool in enumerate(value):
         where = f"tools[{i}]"
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else None
@@ -161,6 +166,7 @@ def tools(tools: object) -> list[dict[str, Any]]:
 
 
 def tool_choice(choice: object) -> Any:
+    """``tool_choice`` in chat's shape."""
     if choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
@@ -168,8 +174,8 @@ def tool_choice(choice: object) -> Any:
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools" and isinstance(choice.get("tools"), list):
         names = [t.get("name") for t in choice["tools"] if isinstance(t, dict) and t.get("type") == "function"]
         if len(names) == len(choice["tools"]) and all(isinstance(n, str) for n in names):
-            tools = [{"type": "function", "function": {"name": n}} for n in names]
-            return {"type": "allowed_tools", "allowed_tools": {"mode": choice.get("mode", "auto"), "tools": tools}}
+            allowed = [{"type": "function", "function": {"name": n}} for n in names]
+            return {"type": "allowed_tools", "allowed_tools": {"mode": choice.get("mode", "auto"), "tools": allowed}}
     raise InvalidRequest(
         "'tool_choice' must be 'auto', 'none', 'required', a function ({'type': 'function', 'name': ...}) "
         "or allowed function tools.",

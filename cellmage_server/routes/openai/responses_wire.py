@@ -313,5 +313,7 @@ class ResponseBuilder:
 
 
 def _count(usage: dict[str, Any], details: str, name: str) -> int:
-    value = (usage.get(details) or {}).get(name) if isinstance(usage.get(details), dict) else None
+    """A count from the usage chunk's details, or 0 (providers send anything, or nothing)."""
+    part = usage.get(details)
+    value = part.get(name) if isinstance(part, dict) else None
     return value if type(value) is int and value >= 0 else 0
