@@ -72,7 +72,8 @@ class ModelEntry(BaseModel):
     description: str = Field("", description="Shown to users in the model list.")
     kind: Literal["chat", "embedding"] = Field(
         "chat",
-        description="`chat`: answers prompts (`cellmage/api/chat`, `cellmage/v1/chat/completions`). "
+        description="`chat`: answers prompts (`cellmage/api/chat`, `cellmage/v1/chat/completions`, "
+        "`cellmage/v1/responses`). "
         "`embedding`: served on `cellmage/v1/embeddings` only.",
     )
     input_cost_per_mtok: float | None = Field(
@@ -136,14 +137,17 @@ class Limits(BaseModel):
         ge=16 * 1024,
         description="Most bytes of one answer the server holds for a client that reads slowly (an "
         "asker's stream, a follower's, a `cellmage/v1` stream); past it the server stops reading the "
-        "provider, or the board, until the client catches up.",
+        "provider, or the board, until the client catches up (the last events of a `responses` "
+        "stream: it holds one piece more).",
     )
     max_answer_bytes: int = Field(
         8 * 1024 * 1024,
         ge=64 * 1024,
         description="Most bytes one answer may have (its text in UTF-8; on `cellmage/v1`, the chunks as "
-        "the provider sent them). A provider that sends more (it ignored `max_tokens`) is stopped "
-        "there: the answer ends with an `error` of code `too_long`, keeping the text so far.",
+        "the provider sent them, or a streamed `responses` answer's delta events as written; such an "
+        "answer keeps its text for its last events, so this bounds that too). A provider that sends "
+        "more (it ignored `max_tokens`) is stopped there: the answer ends with an `error` of code "
+        "`too_long`, keeping the text so far.",
     )
     max_followers_per_answer: int = Field(
         16, ge=1, description="Pages that may follow one running answer at once (`GET answers/{id}/events`); one more gets 429."
