@@ -29,7 +29,7 @@ class FlagError(ValueError):
 class Flag:
     names: tuple[str, ...]
     dest: str
-    kind: str  # "str", "float", "int" (take a value), "pair" (a key and a value), "true", "false" (switches)
+    kind: str  # "str", "float", "int" (take a value), "list" (a value, repeatable), "pair" (a key and a value), "true", "false" (switches)
     help: str
     lo: float | None = None
     hi: float | None = None
@@ -47,12 +47,19 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--no-rollback",), "rollback", "false", "keep this cell's earlier turn; add this one after it"),
     Flag(("--param",), "params", "pair", "another parameter for this cell (--param top_p 0.9)"),
     Flag(("-o", "--output"), "output", "str", "also store the answer in this variable"),
+    # Context: what of the notebook the answer sees (README "Context").
+    Flag(("--cells",), "cells", "int", "send the N code cells above, with their outputs", 1, 100),
+    Flag(("--error",), "error", "true", "send the last error and its traceback"),
+    Flag(("--var",), "vars", "list", "send a variable of the kernel, described (repeatable)"),
+    Flag(("--snippet",), "snippets", "list", "send a snippet file before the prompt (repeatable)"),
+    Flag(("--sys-snippet",), "sys_snippets", "list", "add a snippet file to the system prompt (repeatable)"),
 )
 _BY_NAME = {name: flag for flag in FLAGS for name in flag.names}
 
 USAGE = (
     "usage: %%llm [-m MODEL] [-t TEMPERATURE] [-p PERSONA] [--max-tokens N] "
-    "[--stream | --no-stream] [--no-history] [--alone] [--no-rollback] [--param KEY VALUE] [-o NAME]"
+    "[--stream | --no-stream] [--no-history] [--alone] [--no-rollback] [--param KEY VALUE] [-o NAME] "
+    "[--cells N] [--error] [--var NAME] [--snippet NAME] [--sys-snippet NAME]"
 )
 
 # A parameter's name, as the wire contract spells fields (the server says which it accepts).
@@ -73,6 +80,11 @@ class CellFlags:
     rollback: bool | None = None
     params: dict[str, object] | None = None
     output: str | None = None
+    cells: int | None = None
+    error: bool | None = None
+    vars: tuple[str, ...] = ()
+    snippets: tuple[str, ...] = ()
+    sys_snippets: tuple[str, ...] = ()
     given: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -116,7 +128,10 @@ def parse_flags(line: str) -> CellFlags:
                 raw = words[i]
             else:
                 raise _fail(f"{name} needs a value")
-            values[flag.dest] = _convert(flag, name, raw)
+            value = _convert(flag, name, raw)
+            if flag.kind == "list":
+                value = (*values.get(flag.dest, ()), value)  # type: ignore[misc]
+            values[flag.dest] = value
         given.append(name)
         i += 1
     if "--stream" in given and "--no-stream" in given:
@@ -141,10 +156,10 @@ def param_value(raw: str) -> object:
 
 
 def _convert(flag: Flag, name: str, raw: str) -> object:
-    if flag.kind == "str":
+    if flag.kind in ("str", "list"):
         if not raw or raw.startswith("-"):
             raise _fail(f"{name} needs a value")
-        if flag.dest == "output" and not raw.isidentifier():
+        if flag.dest in ("output", "vars") and not raw.isidentifier():
             raise _fail(f"{name} needs a Python variable name, not {raw!r}")
         return raw
     try:

@@ -49,7 +49,13 @@ class Kernel:
                 started.raise_for_status()
                 self.id = started.json()["id"]
             else:
-                body = {"path": notebook, "name": name or notebook, "type": "notebook", "kernel": {"name": "python3"}}
+                # As JupyterLab opens a notebook: its folder exists, the session's name is the file's
+                # (the kernel's JPY_SESSION_NAME is then the notebook's full path).
+                from pathlib import Path
+
+                (Path(self.serverapp.root_dir) / notebook).parent.mkdir(parents=True, exist_ok=True)
+                name = name or notebook.rsplit("/", 1)[-1]
+                body = {"path": notebook, "name": name, "type": "notebook", "kernel": {"name": "python3"}}
                 started = await c.post(self.api.base + "api/sessions", json=body)
                 started.raise_for_status()
                 self.id = started.json()["kernel"]["id"]

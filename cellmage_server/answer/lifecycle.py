@@ -56,6 +56,7 @@ class Ask:
     prompt: str | None = None  # the turn's prompt, stored with its answer
     remember: bool = True  # store the turn (False: the cell's earlier turn goes, unless turn_key is set)
     turn_key: str | None = None  # the turn's key when it is not the cell's own (kept beside its earlier turn)
+    context: str | None = None  # the context that went with the prompt, stored with the turn
     on_board: bool = True  # followers may follow it by id (the chat endpoint's answers)
     redact_text: bool = True  # its text is redacted as stored (OpenAI's chunks pass through as sent)
     keep_text: bool = True  # keep the text for the end (a stream nobody stores or assembles: False)
@@ -229,7 +230,7 @@ class AnswerService:
                     error=outcome.error.message if outcome.error else None,
                     prompt_tokens=usage.prompt_tokens if usage else None,
                     completion_tokens=usage.completion_tokens if usage else None,
-                    cost_usd=usage.cost_usd if usage else None,
+                    cost_usd=usage.cost_usd if usage else None, context=ask.context,
                 )
                 await self.store.save_turn(ask.conversation, turn)
         except (sqlite3.Error, RuntimeError) as e:  # the answer stands; the log says what was not kept

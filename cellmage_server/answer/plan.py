@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import OPENAI_COMPATIBLE, LoadedConfig
+from ..context.assemble import Assembled, with_context
 from ..contract import ChatRequest
 from ..errors import BadRequest, Forbidden, NotConfigured, NotFound
 from ..personas import NotebookFolder, Persona, PersonaStore
@@ -30,6 +31,8 @@ class Plan:
     path: str  # which provider path serves it: "openai" or "litellm"
     history_turns: int = 0  # earlier turns sent with the prompt
     history_dropped: int = 0  # earlier turns left out to keep within limits.history_chars
+    context: dict | None = None  # what context went and what was dropped (context/assemble.py)
+    context_text: str | None = None  # the context as the provider got it, stored with the turn
 
 
 def history_messages(turns: list[Turn], budget: int) -> tuple[list[dict[str, str]], int]:
@@ -58,10 +61,13 @@ def plan_answer(
     earlier: list[Turn] | None = None,
     user: str | None = None,
     notebook: NotebookFolder | None = None,
+    context: Assembled | None = None,
 ) -> Plan:
     """Resolve ``request`` against the configuration, or raise the error a client should see.
     ``user`` is the principal the provider call is made for (OpenAI `user` at a gateway);
-    ``notebook`` the persona folder beside the request's notebook, if it has one."""
+    ``notebook`` the persona folder beside the request's notebook, if it has one; ``context``
+    what of the notebook goes with the prompt (context/assemble.py), within the budget it shares
+    with the earlier turns."""
     settings = config.settings
     if not settings.models:
         raise NotConfigured(HOW_TO_CONFIGURE)
@@ -110,10 +116,14 @@ def plan_answer(
         temperature = persona.temperature
     options = (dict(persona.options) if persona is not None else {}) | params
 
-    history, dropped = history_messages(earlier or [], settings.limits.history_chars)
-    messages = history + [{"role": "user", "content": request.prompt}]
-    if persona is not None:
-        messages.insert(0, {"role": "system", "content": persona.system_prompt})
+    limits = settings.limits
+    budget = context.budget_left if context is not None else limits.context_chars
+    history, dropped = history_messages(earlier or [], min(limits.history_chars, budget))
+    block = context.block if context is not None else ""
+    messages = history + [{"role": "user", "content": with_context(request.prompt, block)}]
+    system = "\n\n".join(part for part in (persona.system_prompt if persona else "", context.system if context else "") if part)
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
 
     entry = settings.models[alias]
     api_base = entry.api_base
@@ -130,7 +140,9 @@ def plan_answer(
         user=user,
         options=options,
     )
+    stored = "\n\n".join(part for part in (context.system if context else "", block) if part) or None
     return Plan(
         alias=alias, persona=persona, call=call, path=entry.path,
         history_turns=len(history) // 2, history_dropped=dropped,
+        context=context.report if context is not None else None, context_text=stored,
     )

@@ -123,6 +123,9 @@ class Client:
             raise self._refused(response.status_code, response.content)
         return response.json()
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.send("POST", path, body)
+
     def delete(self, path: str) -> None:
         import httpx
 

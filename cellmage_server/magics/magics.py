@@ -10,17 +10,18 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..answer.ending import Ending, error_line
+from ..answer.ending import Ending, context_summary, error_line
 from ..flags import FlagError, parse_flags
 from ..parameters import ParameterError
-from ..safety.shapes import cell_key
 from .ambient import Ambient
 from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
+from .context import ContextProblem, context_of
 from .conversations import ConversationActions
 from .display import AnswerDisplay
-from .session import Session, notebook_path, request_body
+from .session import Session, current_cell_id, notebook_path, request_body
 from .session import say as _say
 from .settings import SettingsActions
+from .snippet_actions import SnippetActions
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -38,17 +39,6 @@ def _boolean(text: str) -> bool:
     if lowered in ("false", "no", "off", "0"):
         return False
     raise ValueError(f"expected True or False, not {text!r}")
-
-
-def current_cell_id(shell: Any) -> str | None:
-    """The key of the cell being run: its id, which JupyterLab and Notebook 7 put in the request's
-    metadata (or a digest of an id of another shape; see shapes.cell_key)."""
-    kernel = getattr(shell, "kernel", None)
-    try:
-        parent = kernel.get_parent() if kernel is not None else None
-    except Exception:  # an older or non-ipykernel kernel: no cell ids, so every run is a new turn
-        return None
-    return cell_key(((parent or {}).get("metadata") or {}).get("cellId"))
 
 
 def _unquote(value: Any) -> Any:
@@ -83,7 +73,7 @@ class AnswerFailed(Exception):
 
 
 @magics_class
-class LlmMagics(Magics, SettingsActions, ConversationActions):
+class LlmMagics(Magics, SettingsActions, ConversationActions, SnippetActions):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.session = Session()
@@ -116,6 +106,13 @@ class LlmMagics(Magics, SettingsActions, ConversationActions):
         except ParameterError as e:
             _say(str(e))
             return
+        try:
+            context = context_of(flags, self.shell.user_ns, self.session.snippets, self.shell)
+        except ContextProblem as e:
+            _say(str(e))
+            return
+        if context is not None:
+            body["context"] = context
         live = flags.stream if flags.stream is not None else self.session.stream_by_default
 
         display = AnswerDisplay(live=live)
@@ -133,6 +130,7 @@ class LlmMagics(Magics, SettingsActions, ConversationActions):
                         display.delta(data["text"])
                     elif name == "start":
                         ending.model = data.get("model")
+                        ending.context = context_summary(data.get("context")) or None
                         display.start(data["id"])
                     elif name == "usage":
                         ending.prompt_tokens = data.get("prompt_tokens")
@@ -204,6 +202,12 @@ class LlmMagics(Magics, SettingsActions, ConversationActions):
     @argument("--no-auto-save", action="store_true", help="stop saving after every answer")
     @argument("--adapter", metavar="NAME", help="not here: the server chooses how to reach each provider")
     @argument("--base-dir", metavar="DIR", help="not here: the server keeps conversations; personas sit beside the notebook")
+    @argument("--snippet", metavar="NAME", action="append", help="send this snippet file before every prompt")
+    @argument("--sys-snippet", metavar="NAME", action="append", help="add this snippet file to the system prompt")
+    @argument("--list-snippets", action="store_true", help="the snippets every answer of this kernel sends")
+    @argument("--remove-snippet", metavar="NAME", action="append", help="stop sending this snippet")
+    @argument("--clear-snippets", action="store_true", help="stop sending any snippet")
+    @argument("--show-context", action="store_true", help="show the context the next answer would send")
     def llm_config(self, line: str) -> None:
         """Set this kernel's defaults for %%llm, or show what the server offers."""
         self._config_line(line)
@@ -286,6 +290,14 @@ class LlmMagics(Magics, SettingsActions, ConversationActions):
             self._set_override(*args.set_override)
         if args.auto_save or args.no_auto_save:
             self._set_auto_save(args.auto_save and not args.no_auto_save)
+        for name in args.snippet or ():
+            self._add_snippet(name, system=False)
+        for name in args.sys_snippet or ():
+            self._add_snippet(name, system=True)
+        for name in args.remove_snippet or ():
+            self._remove_snippet(name)
+        if args.clear_snippets:
+            self._clear_snippets()
         if args.clear_history:
             self._clear_history()
         if args.load is not None:
@@ -306,6 +318,10 @@ class LlmMagics(Magics, SettingsActions, ConversationActions):
             self._list_personas()
         if args.list_sessions:
             self._list_sessions()
+        if args.list_snippets:
+            self._list_snippets()
+        if args.show_context:
+            self._show_context()
         if args.show_history:
             self._show_history()
         if args.show_turn is not None:

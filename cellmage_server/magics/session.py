@@ -16,6 +16,8 @@ from typing import Any
 
 from ..flags import CellFlags
 from ..parameters import check
+from ..safety.shapes import cell_key
+from .context import Snippets
 
 # A model mapping's short name: what a model name may look like, nothing that parses as a flag.
 MAPPING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
@@ -32,6 +34,7 @@ class Session:
     mappings: dict[str, str] = field(default_factory=dict)  # this kernel's short name -> a server alias
     auto_save: bool = False
     saved_as: str | None = None  # the saved conversation this kernel last saved or loaded
+    snippets: Snippets = field(default_factory=Snippets)  # sent with every answer (--snippet)
 
     def model_for(self, name: str) -> str:
         """The server alias a model name of this kernel stands for."""
@@ -66,6 +69,17 @@ def request_body(
     if params:
         body["params"] = {name: check(name, value) for name, value in params.items()}
     return body
+
+
+def current_cell_id(shell: Any) -> str | None:
+    """The key of the cell being run: its id, which JupyterLab and Notebook 7 put in the request's
+    metadata (or a digest of an id of another shape; see shapes.cell_key)."""
+    kernel = getattr(shell, "kernel", None)
+    try:
+        parent = kernel.get_parent() if kernel is not None else None
+    except Exception:  # an older or non-ipykernel kernel: no cell ids, so every run is a new turn
+        return None
+    return cell_key(((parent or {}).get("metadata") or {}).get("cellId"))
 
 
 def notebook_path() -> str | None:

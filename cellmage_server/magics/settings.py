@@ -161,6 +161,8 @@ class SettingsActions:
               f"stream by default {'yes' if s.stream_by_default else 'no'} · ambient mode {'on' if self._ambient_on() else 'off'}")
         print("  overrides: " + (", ".join(f"{k}={_value(v)}" for k, v in s.overrides.items()) or "none"))
         print("  model mappings: " + (", ".join(f"{a} → {m}" for a, m in sorted(s.mappings.items())) or "none"))
+        snippets = [*(f"{n} (system prompt)" for n in s.snippets.system), *s.snippets.user]
+        print("  snippets: " + (", ".join(snippets) or "none"))
         path = notebook_path()
         if path is None:
             print("  conversation: none (this kernel is not attached to a notebook)")

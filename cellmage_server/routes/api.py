@@ -7,6 +7,7 @@ from __future__ import annotations
 from .answers import AnswerHandler, FollowHandler, SettleHandler
 from .base import CellmageHandler
 from .chat import CancelHandler, ChatHandler
+from .context import ContextHandler
 from .conversations import ConversationHandler, TurnHandler
 from .info import ModelsHandler, PersonaHandler, PersonasHandler, StatusHandler, UsageHandler
 from .sessions import LoadHandler, SessionHandler, SessionsHandler
@@ -17,6 +18,7 @@ API_PATH = "cellmage/api"
 default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     ("chat", ChatHandler),
     (r"chat/([0-9a-f]{32})/cancel", CancelHandler),
+    ("context", ContextHandler),
     (r"answers/([0-9a-f]{32})", AnswerHandler),
     (r"answers/([0-9a-f]{32})/events", FollowHandler),
     (r"answers/([0-9a-f]{32})/settle", SettleHandler),

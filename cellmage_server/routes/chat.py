@@ -40,7 +40,10 @@ class ChatHandler(CellmageHandler):
             # Without rollback the cell's own earlier turn is history too.
             earlier = await state.store.earlier_turns(conversation, request.cell_id if request.rollback else None)
         notebook = self.notebook_personas(conversation) if request.persona else None
-        plan = plan_answer(request, config, state.personas, earlier, user=self.username, notebook=notebook)
+        assembled = await self.assembled(request.context, conversation, request.cell_id)
+        plan = plan_answer(
+            request, config, state.personas, earlier, user=self.username, notebook=notebook, context=assembled
+        )
         persona = plan.persona.name if plan.persona else None
         turn_key = None
         if not request.rollback and request.cell_id is not None:
@@ -49,7 +52,7 @@ class ChatHandler(CellmageHandler):
             owner=self.username, alias=plan.alias, entry=config.settings.models[plan.alias],
             events=state.providers[plan.path].stream(plan.call), route="chat",
             conversation=conversation, cell_id=request.cell_id, persona=persona, prompt=request.prompt,
-            remember=request.remember, turn_key=turn_key,
+            remember=request.remember, turn_key=turn_key, context=plan.context_text,
         )
         patience = config.settings.timeouts.client_behind
 
@@ -59,6 +62,7 @@ class ChatHandler(CellmageHandler):
             start = {
                 "id": answer.id, "model": plan.alias, "persona": persona,
                 "history": {"turns": plan.history_turns, "dropped": plan.history_dropped},
+                **(plan.context or {}),
             }
             answer.output.send(comment("cellmage") + frame("start", start))  # type: ignore[attr-defined]
 

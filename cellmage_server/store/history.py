@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS turns (
     completion_tokens INTEGER,
     cost_usd REAL,
     updated REAL NOT NULL,
+    context TEXT,                  -- the context sent with the prompt, as the provider got it
     PRIMARY KEY (conversation, cell_id)
 );
 CREATE TABLE IF NOT EXISTS ledger (
@@ -86,12 +87,13 @@ class Turn:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    context: str | None = None  # what context went with the prompt (README "Context")
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
 
 
-_TURN_COLUMNS = "cell_id, prompt, answer, model, persona, status, error, prompt_tokens, completion_tokens, cost_usd"
+_TURN_COLUMNS = "cell_id, prompt, answer, model, persona, status, error, prompt_tokens, completion_tokens, cost_usd, context"
 
 
 def totals(turns: list[Turn]) -> dict[str, Any]:
@@ -140,6 +142,9 @@ class Store:
         db.executescript(SCHEMA)
         db.executescript(sessions.SCHEMA)
         db.execute("SELECT count(*) FROM turns").fetchone()  # reads the file: corruption shows here
+        columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
+        if "context" not in columns:  # a database from before context: its turns had none
+            db.execute("ALTER TABLE turns ADD COLUMN context TEXT")
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -215,15 +220,16 @@ class Store:
         def write(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO turns (conversation, cell_id, position, prompt, answer, model, persona, status, error, "
-                "prompt_tokens, completion_tokens, cost_usd, updated) "
+                "prompt_tokens, completion_tokens, cost_usd, updated, context) "
                 "VALUES (?, ?, (SELECT coalesce(max(position), 0) + 1 FROM turns WHERE conversation = ?), "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (conversation, cell_id) DO UPDATE SET prompt = excluded.prompt, answer = excluded.answer, "
                 "model = excluded.model, persona = excluded.persona, status = excluded.status, error = excluded.error, "
                 "prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, "
-                "cost_usd = excluded.cost_usd, updated = excluded.updated",
+                "cost_usd = excluded.cost_usd, updated = excluded.updated, context = excluded.context",
                 (conversation, turn.cell_id, conversation, turn.prompt, turn.answer, turn.model, turn.persona,
-                 turn.status, turn.error, turn.prompt_tokens, turn.completion_tokens, turn.cost_usd, time.time()),
+                 turn.status, turn.error, turn.prompt_tokens, turn.completion_tokens, turn.cost_usd, time.time(),
+                 turn.context),
             )
 
         await self._run(write)

@@ -7,12 +7,14 @@ export const MAGIC = '%%llm';
 
 export const USAGE =
   'usage: %%llm [-m MODEL] [-t TEMPERATURE] [-p PERSONA] [--max-tokens N] ' +
-  '[--stream | --no-stream] [--no-history] [--alone] [--no-rollback] [--param KEY VALUE] [-o NAME]';
+  '[--stream | --no-stream] [--no-history] [--alone] [--no-rollback] [--param KEY VALUE] [-o NAME] ' +
+  '[--cells N] [--error] [--var NAME] [--snippet NAME] [--sys-snippet NAME]';
 
 /** A parameter's name, as the wire contract spells fields (the server says which it accepts). */
 const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/; // no leading "_": never __proto__
 
-type Kind = 'str' | 'float' | 'int' | 'pair' | 'true' | 'false';
+/** 'list': takes a value, and may be given again (each value is kept, in order); 'pair': a key and a value. */
+type Kind = 'str' | 'float' | 'int' | 'list' | 'pair' | 'true' | 'false';
 
 interface IFlag {
   names: string[];
@@ -33,7 +35,13 @@ const FLAGS: IFlag[] = [
   { names: ['--alone'], dest: 'history', kind: 'false' },
   { names: ['--no-rollback'], dest: 'rollback', kind: 'false' },
   { names: ['--param'], dest: 'params', kind: 'pair' },
-  { names: ['-o', '--output'], dest: 'output', kind: 'str' }
+  { names: ['-o', '--output'], dest: 'output', kind: 'str' },
+  // Context: what of the notebook the answer sees (README "Context").
+  { names: ['--cells'], dest: 'cells', kind: 'int', lo: 1, hi: 100 },
+  { names: ['--error'], dest: 'error', kind: 'true' },
+  { names: ['--var'], dest: 'vars', kind: 'list' },
+  { names: ['--snippet'], dest: 'snippets', kind: 'list' },
+  { names: ['--sys-snippet'], dest: 'sys_snippets', kind: 'list' }
 ];
 
 /** What a flag line set; absent keys were not given. */
@@ -48,6 +56,11 @@ export interface ICellFlags {
   rollback?: boolean;
   params?: Record<string, unknown>;
   output?: string;
+  cells?: number;
+  error?: boolean;
+  vars?: string[];
+  snippets?: string[];
+  sys_snippets?: string[];
 }
 
 /** A flag line that cannot be read; the message ends with the usage line. */
@@ -121,11 +134,11 @@ export function paramValue(raw: string): unknown {
 }
 
 function convert(flag: IFlag, name: string, raw: string): string | number {
-  if (flag.kind === 'str') {
+  if (flag.kind === 'str' || flag.kind === 'list') {
     if (!raw || raw.startsWith('-')) {
       throw new FlagError(`${name} needs a value`);
     }
-    if (flag.dest === 'output' && !isIdentifier(raw)) {
+    if ((flag.dest === 'output' || flag.dest === 'vars') && !isIdentifier(raw)) {
       throw new FlagError(`${name} needs a Python variable name, not '${raw}'`);
     }
     return raw;
@@ -186,7 +199,8 @@ export function parseFlags(line: string): ICellFlags {
       } else {
         throw new FlagError(`${name} needs a value`);
       }
-      flags[flag.dest] = convert(flag, name, raw);
+      const value = convert(flag, name, raw);
+      flags[flag.dest] = flag.kind === 'list' ? [...((flags[flag.dest] as string[]) ?? []), value] : value;
     }
     given.push(name);
   }
