@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sse_starlette.event import ServerSentEvent
 
 from .errors import BadRequest
+from .parameters import ParameterError
+from .parameters import check as _check_parameter
 from .safety.shapes import cell_id as _cell_id
+from .safety.shapes import session_name as _session_name
 
 # Fields a client might send to steer the provider call itself. They are never accepted: the
 # server's configuration alone decides where a request goes and with which credentials.
@@ -110,6 +113,15 @@ class ChatRequest(BaseModel):
     conversation: str | None = Field(None, min_length=1, max_length=4096)
     cell_id: str | None = Field(None, min_length=1, max_length=64)
     history: bool = True
+    # The exchange is kept as the cell's turn (false: CellMage's --no-history; a re-run still
+    # takes the cell's earlier turn away, unless rollback is false).
+    remember: bool = True
+    # A re-run replaces the cell's earlier turn (false: that turn stays, is sent, and this one is
+    # added after it).
+    rollback: bool = True
+    # Other sampling parameters (parameters.py): top_p, stop, seed, ...; temperature and
+    # max_tokens above win over theirs here.
+    params: dict[str, Any] | None = Field(None, strict=False)
     context: ContextRequest | None = None
 
     @field_validator("prompt")
@@ -119,11 +131,41 @@ class ChatRequest(BaseModel):
             raise ValueError("the prompt is empty")
         return value
 
+    @field_validator("params")
+    @classmethod
+    def _parameters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            return {name: _check_parameter(name, v) for name, v in value.items()}
+        except ParameterError as e:
+            raise ValueError(str(e).rstrip(".")) from None
+
     @field_validator("cell_id")
     @classmethod
     def _a_cell_id(cls, value: str | None) -> str | None:
         if value is not None and _cell_id(value) is None:
             raise ValueError("not a notebook cell id (1 to 64 of the letters A-Z a-z, digits, '-' and '_')")
+        return value
+
+
+class SessionRequest(BaseModel):
+    """The body of ``POST sessions`` (save), ``PUT sessions/{id}`` (save over) and ``POST
+    sessions/{id}/load``: the notebook whose conversation is saved or loaded into."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    conversation: str = Field(min_length=1, max_length=4096)
+    name: str | None = Field(None, min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _a_name(cls, value: str | None) -> str | None:
+        if value is not None and _session_name(value) is None:
+            raise ValueError(
+                "a saved conversation's name is 1 to 48 of the letters A-Z a-z, digits, '_' and '-', "
+                "beginning with a letter or digit"
+            )
         return value
 
 
@@ -144,6 +186,11 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     return parse_request(body, ChatRequest)
 
 
+def parse_session_request(body: bytes) -> SessionRequest:
+    """Decode and validate a ``sessions`` body, or raise :class:`BadRequest` saying what is wrong."""
+    return parse_request(body, SessionRequest)
+
+
 def parse_request(body: bytes, model: type[M]) -> M:
     """Decode and validate a request body as ``model``, or raise :class:`BadRequest` saying what is wrong."""
     try:
@@ -153,7 +200,8 @@ def parse_request(body: bytes, model: type[M]) -> M:
     except RecursionError:  # JSON nested deeper than Python's parser recurses
         raise BadRequest("The request body is nested too deeply.") from None
     if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object" + (" with a 'prompt'." if model is ChatRequest else "."))
+        wanted = {ChatRequest: " with a 'prompt'", SessionRequest: " with a 'conversation'"}.get(model, "")
+        raise BadRequest(f"The request body must be a JSON object{wanted}.")
     injected = sorted(PASS_THROUGH_FIELDS.intersection(data))
     if injected:
         raise BadRequest(

@@ -40,8 +40,9 @@ class Kernel:
         self.id = ""
         self.client: Any = None
 
-    async def start(self, notebook: str | None = None) -> Kernel:
-        """Start a kernel; for ``notebook``, through a session, as JupyterLab does when it opens one."""
+    async def start(self, notebook: str | None = None, name: str | None = None) -> Kernel:
+        """Start a kernel; for ``notebook``, through a session, as JupyterLab does when it opens one
+        (JupyterLab names the session after the file, ``name``: the notebook's folder must exist)."""
         async with self.api.client() as c:
             if notebook is None:
                 started = await c.post(self.api.base + "api/kernels", json={"name": "python3"})
@@ -53,7 +54,7 @@ class Kernel:
                 from pathlib import Path
 
                 (Path(self.serverapp.root_dir) / notebook).parent.mkdir(parents=True, exist_ok=True)
-                name = notebook.rsplit("/", 1)[-1]
+                name = name or notebook.rsplit("/", 1)[-1]
                 body = {"path": notebook, "name": name, "type": "notebook", "kernel": {"name": "python3"}}
                 started = await c.post(self.api.base + "api/sessions", json=body)
                 started.raise_for_status()

@@ -9,7 +9,8 @@ from .base import CellmageHandler
 from .chat import CancelHandler, ChatHandler
 from .context import ContextHandler
 from .conversations import ConversationHandler, TurnHandler
-from .info import ModelsHandler, PersonasHandler, StatusHandler, UsageHandler
+from .info import ModelsHandler, PersonaHandler, PersonasHandler, StatusHandler, UsageHandler
+from .sessions import LoadHandler, SessionHandler, SessionsHandler
 
 API_PATH = "cellmage/api"
 
@@ -23,9 +24,14 @@ default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     (r"answers/([0-9a-f]{32})/settle", SettleHandler),
     ("models", ModelsHandler),
     ("personas", PersonasHandler),
+    (r"personas/([^/]+)", PersonaHandler),
     ("status", StatusHandler),
     # The notebook path as the contents API takes it (slashes as written, or URL-encoded).
     (r"conversations/(.+)/turns/([^/]+)", TurnHandler),
     (r"conversations/(.+)", ConversationHandler),
     ("usage", UsageHandler),
+    # A person's saved conversations (CellMage's --save, --load, --list-sessions).
+    ("sessions", SessionsHandler),
+    (r"sessions/([^/]+)", SessionHandler),
+    (r"sessions/([^/]+)/load", LoadHandler),
 ]

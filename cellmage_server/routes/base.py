@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
+import posixpath
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jupyter_server._tz import utcnow
@@ -20,11 +21,12 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..answer.board import AnswerRecord
+from ..answer.lifecycle import AnswerService
 from ..context.assemble import Assembled, assemble
 from ..context.gather import gather
 from ..contract import ContextRequest
-from ..answer.lifecycle import AnswerService
 from ..errors import BadRequest, CellmageError, NotFound, PayloadTooLarge, http_error
+from ..personas import NOTEBOOK_FOLDER, NotebookFolder
 from ..principal import principal
 from ..store.history import Store, conversation_path
 
@@ -179,6 +181,30 @@ class CellmageHandler(APIHandler):
             return conversation_path(raw)
         except ValueError as e:
             raise BadRequest(f"The conversation {raw!r} is not a notebook path: {e}.") from None
+
+    def notebook_argument(self) -> str | None:
+        """The ``?notebook=`` of a request (a notebook's path, as ``conversation`` takes it), checked."""
+        raw = self.get_query_argument("notebook", None)
+        return self.conversation_id(raw) if raw else None
+
+    def notebook_personas(self, conversation: str | None) -> NotebookFolder | None:
+        """The ``llm_personas/`` folder beside the notebook ``conversation`` (an id from
+        :meth:`conversation_id`), by the contents API's rules: inside the server's root (also
+        once symbolic links are followed) and, unless the server shows hidden files, through no
+        hidden folder. None when there is no such folder."""
+        root = getattr(self.contents_manager, "root_dir", None)
+        if conversation is None or not isinstance(root, str) or not root:
+            return None
+        relative = posixpath.join(posixpath.dirname(conversation), NOTEBOOK_FOLDER)
+        if not getattr(self.contents_manager, "allow_hidden", False) and any(
+            part.startswith(".") for part in relative.split("/")
+        ):
+            return None
+        real_root = os.path.realpath(root)
+        folder = os.path.realpath(os.path.join(real_root, *relative.split("/")))
+        if not folder.startswith(real_root.rstrip(os.sep) + os.sep) or not os.path.isdir(folder):
+            return None
+        return NotebookFolder(Path(folder), Path(real_root))
 
     async def assembled(self, context: ContextRequest | None, conversation: str | None, cell_id: str | None) -> Assembled | None:
         """The context an answer asked for, gathered and within its budget (context/)."""

@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import sessions
+from .sessions import SessionInfo
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -137,6 +140,7 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
+        db.executescript(sessions.SCHEMA)
         db.execute("SELECT count(*) FROM turns").fetchone()  # reads the file: corruption shows here
         columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
         if "context" not in columns:  # a database from before context: its turns had none
@@ -263,6 +267,27 @@ class Store:
     async def forget(self, path: str) -> None:
         """A notebook (or a folder) was deleted: a new file of that name starts a new conversation."""
         await self._run(lambda db: _forget(db, path))
+
+    # --- saved conversations (store/sessions.py), each person's own -------------------------
+
+    async def save_session(self, owner: str, name: str | None, conversation: str) -> SessionInfo:
+        """A new named copy of ``conversation`` (raises sessions.TooManySessions at the bound)."""
+        return await self._run(lambda db: sessions.save(db, owner, name, conversation))
+
+    async def replace_session(self, owner: str, session: str, conversation: str) -> SessionInfo | None:
+        return await self._run(lambda db: sessions.replace(db, owner, session, conversation))
+
+    async def matching_sessions(self, owner: str, wanted: str) -> list[str]:
+        return await self._run(lambda db: sessions.matching(db, owner, wanted))
+
+    async def load_session(self, owner: str, session: str, conversation: str) -> int:
+        return await self._run(lambda db: sessions.load(db, owner, session, conversation))
+
+    async def list_sessions(self, owner: str) -> list[SessionInfo]:
+        return await self._run(lambda db: sessions.listing(db, owner))
+
+    async def delete_session(self, owner: str, session: str) -> bool:
+        return await self._run(lambda db: sessions.delete(db, owner, session))
 
     # --- ledger ----------------------------------------------------------------------------
 
