@@ -39,9 +39,10 @@ class FakeProvider:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = b""  # the next request's first byte, when watching for a hang-up read it
         try:
-            while True:  # keep-alive for /hangups; answers close their connection
-                head = await reader.readuntil(b"\r\n\r\n")
+            while True:  # keep-alive, as real providers are: a pool reuses the connection
+                head = first + await reader.readuntil(b"\r\n\r\n")
                 request_line, _, header_block = head.decode("latin-1").partition("\r\n")
                 headers = dict(
                     line.lower().split(": ", 1) for line in header_block.split("\r\n") if ": " in line
@@ -53,14 +54,18 @@ class FakeProvider:
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))
                     await writer.drain()
                     continue
-                if not await self._answer(json.loads(body), reader, writer):
+                after = await self._answer(json.loads(body), reader, writer)
+                if after is None:
                     return
+                first = after
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    async def _answer(self, body: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _answer(self, body: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes | None:
+        """Stream one answer; None when the connection is over, else what was read of the next
+        request while watching for a hang-up."""
         params = dict(_PARAM.findall(body["messages"][-1]["content"]))
         chunks = int(params.get("chunks", "20"))
         interval = float(params.get("interval", "0"))
@@ -68,11 +73,7 @@ class FakeProvider:
         size = int(params.get("size", "0"))
         pad = ("\\u0001" * (size // 4) + "x" * (size - size // 4)) if params.get("nasty") == "1" else "x" * size
         model = body.get("model", "fake")
-        # One answer per connection: watching the socket for a hang-up must not eat the next request.
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
-            b"Connection: close\r\n\r\n"
-        )
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
 
         def send(payload: dict | str) -> None:
             data = b"data: " + (payload if isinstance(payload, str) else json.dumps(payload)).encode() + b"\n\n"
@@ -97,18 +98,21 @@ class FakeProvider:
                 send(f'{base}{time.monotonic():.6f} {pad}"}},"finish_reason":null}}]}}')
                 if interval or i % 16 == 15:
                     await writer.drain()
-            if hangup.done():
+            if hangup.done() and hangup.result() == b"":
                 self.hangups[request_id] = time.monotonic()
-                return False
+                return None
             send({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             send({"id": "c", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": chunks, "total_tokens": chunks + 5}})
             send("[DONE]")
             writer.write(b"0\r\n\r\n")
             await writer.drain()
-            return False
+            if not hangup.done():
+                hangup.cancel()  # (a read cancelled before it returned consumed nothing)
+                return b""
+            return hangup.result() or None  # the next request had begun, or the client left
         except ConnectionError:
             self.hangups[request_id] = time.monotonic()
-            return False
+            return None
         finally:
             if not hangup.done():
                 hangup.cancel()

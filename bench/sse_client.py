@@ -20,6 +20,7 @@ class StreamStats:
     sent: float = 0.0  # when the request was written
     first_text: float | None = None  # when the first answer text arrived
     delays: list[float] = field(default_factory=list)  # per chunk: arrival - the fake's send time
+    arrivals: list[float] = field(default_factory=list)  # when each frame of text arrived
     events: list[str] = field(default_factory=list)
     chunks: int = 0
     error: str | None = None
@@ -93,5 +94,7 @@ def _read_frame(frame: bytes, now: float, stats: StreamStats) -> None:
     stamps = text.split()
     if stamps and stats.first_text is None:
         stats.first_text = now
+    if stamps:
+        stats.arrivals.append(now)
     stats.chunks += len(stamps)
     stats.delays.extend(now - float(s) for s in stamps)

@@ -56,6 +56,19 @@ class SharedNotebooks:
         """Whether notebooks are shared documents on this server (collaboration installed and on)."""
         return self._extension() is not None
 
+    async def read(self, path: str) -> dict[str, Any] | None:
+        """The open shared notebook at ``path`` as nbformat JSON, as its pages see it now (edits
+        not saved yet included); None without collaboration or when no page has it open."""
+        extension = self._extension()
+        if extension is None:
+            return None
+        try:
+            notebook = await extension.get_document(path=path, content_type="notebook", file_format="json", copy=False)
+            return notebook.get() if notebook is not None else None
+        except Exception as e:  # a third party's internals: read the file instead
+            log.warning("cellmage: could not read the shared notebook %s: %r", path, e)
+            return None
+
     async def replace_output(self, path: str, cell_id: str, answer_id: str, output: dict[str, Any]) -> bool:
         """Replace, in one transaction, the output of answer ``answer_id`` in cell ``cell_id`` of
         the open shared notebook at ``path`` (a contents API path) with ``output`` (an nbformat

@@ -72,7 +72,8 @@ class ModelEntry(BaseModel):
     description: str = Field("", description="Shown to users in the model list.")
     kind: Literal["chat", "embedding"] = Field(
         "chat",
-        description="`chat`: answers prompts (`cellmage/api/chat`, `cellmage/v1/chat/completions`). "
+        description="`chat`: answers prompts (`cellmage/api/chat`, `cellmage/v1/chat/completions`, "
+        "`cellmage/v1/responses`). "
         "`embedding`: served on `cellmage/v1/embeddings` only.",
     )
     input_cost_per_mtok: float | None = Field(
@@ -123,19 +124,30 @@ class Limits(BaseModel):
     history_chars: int = Field(
         24_000, ge=0, description="Most characters of earlier turns sent with a prompt; the oldest go first."
     )
+    context_chars: int = Field(
+        48_000,
+        ge=1000,
+        description="Most characters of context (cells, error, variables, snippets) and earlier turns sent "
+        "with a prompt, together. Context comes first (it was asked for), then the turns that fit, newest "
+        "first. Past it, the oldest turns are left out first, then context: the cells farthest from the "
+        "prompt, then snippets, then variables, then the error. `start` reports what was dropped.",
+    )
     stream_buffer_bytes: int = Field(
         1024 * 1024,
         ge=16 * 1024,
         description="Most bytes of one answer the server holds for a client that reads slowly (an "
         "asker's stream, a follower's, a `cellmage/v1` stream); past it the server stops reading the "
-        "provider, or the board, until the client catches up.",
+        "provider, or the board, until the client catches up (the last events of a `responses` "
+        "stream: it holds one piece more).",
     )
     max_answer_bytes: int = Field(
         8 * 1024 * 1024,
         ge=64 * 1024,
         description="Most bytes one answer may have (its text in UTF-8; on `cellmage/v1`, the chunks as "
-        "the provider sent them). A provider that sends more (it ignored `max_tokens`) is stopped "
-        "there: the answer ends with an `error` of code `too_long`, keeping the text so far.",
+        "the provider sent them, or a streamed `responses` answer's delta events as written; such an "
+        "answer keeps its text for its last events, so this bounds that too). A provider that sends "
+        "more (it ignored `max_tokens`) is stopped there: the answer ends with an `error` of code "
+        "`too_long`, keeping the text so far.",
     )
     max_followers_per_answer: int = Field(
         16, ge=1, description="Pages that may follow one running answer at once (`GET answers/{id}/events`); one more gets 429."
@@ -184,6 +196,43 @@ class OpenAIEndpoint(BaseModel):
     )
 
 
+def default_snippets_dirs() -> list[Path]:
+    """`cellmage/snippets` under each Jupyter config directory, system (team) first, user last."""
+    from jupyter_core.paths import jupyter_config_path
+
+    return [Path(d) / "cellmage" / "snippets" for d in reversed(jupyter_config_path())]
+
+
+ContextKind = Literal["cells", "error", "var", "snippet"]
+
+
+class ContextSettings(BaseModel):
+    """What of the notebook an answer may see (README "Context"): which kinds, and each one's cap."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed: list[ContextKind] = Field(
+        default_factory=lambda: ["cells", "error", "var", "snippet"],
+        description="The kinds of context clients may send: `cells` (`--cells N`), `error` (`--error`), "
+        "`var` (`--var NAME`), `snippet` (`--snippet`, `--sys-snippet`). A kind left out is refused with "
+        "400, saying so.",
+    )
+    max_cells: int = Field(20, ge=1, le=100, description="Most cells `--cells N` may send.")
+    cell_chars: int = Field(
+        4000, ge=200, description="Most characters of one cell (its code, then its outputs); the rest is cut, saying so."
+    )
+    error_chars: int = Field(
+        6000, ge=200, description="Most characters of an error's traceback; its end (the error itself) is kept."
+    )
+    var_chars: int = Field(4000, ge=200, description="Most characters of one variable's description.")
+    snippet_chars: int = Field(20_000, ge=200, description="Most characters of one snippet file.")
+    snippets_dirs: list[Path] = Field(
+        default_factory=default_snippets_dirs,
+        description="Team folders of snippet files, searched after `llm_snippets/` beside the notebook. "
+        "Default: `cellmage/snippets` in each Jupyter config directory, system (team) before user.",
+    )
+
+
 def default_personas_dirs() -> list[Path]:
     """`cellmage/personas` under each Jupyter config directory, system (team) first, user last."""
     from jupyter_core.paths import jupyter_config_path
@@ -227,6 +276,9 @@ class CellmageSettings(BaseSettings):
     )
     limits: Limits = Field(default_factory=Limits, description="Per-request and per-user limits.")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="Provider timeouts, in seconds.")
+    context: ContextSettings = Field(
+        default_factory=ContextSettings, description="What of the notebook an answer may see (`[context]`)."
+    )
     openai_endpoint: OpenAIEndpoint = Field(
         default_factory=OpenAIEndpoint, description="The OpenAI-compatible endpoint for kernels' libraries."
     )
@@ -390,6 +442,10 @@ def load_config(environ: Mapping[str, str] = os.environ) -> LoadedConfig:
                     f"models.{alias}.api_key_env: the environment variable {name} is not set. "
                     f"Set it before starting Jupyter, in {where}."
                 )
+                # Whoever should have set it may say why not (JupyterHub's gateway_keys does).
+                why = environ.get(f"{name}_PROBLEM")
+                if why:
+                    unavailable[alias] += f" Why it is not set: {why[:500]}"
     key_env_names = frozenset(e.api_key_env for e in settings.models.values() if e.api_key_env)
     return LoadedConfig(
         settings=settings, path=path, keys=keys, key_env_names=key_env_names,
@@ -425,6 +481,8 @@ def reference() -> str:
     table(Limits, "limits.")
     out += ["## `[timeouts]`", ""]
     table(Timeouts, "timeouts.")
+    out += ["## `[context]`", ""]
+    table(ContextSettings, "context.")
     out += ["## `[openai_endpoint]`", ""]
     table(OpenAIEndpoint, "openai_endpoint.")
     return "\n".join(out)
@@ -432,7 +490,7 @@ def reference() -> str:
 
 def _default_text(field: Any) -> str:
     if field.default_factory is not None:
-        if field.default_factory is default_personas_dirs:
+        if field.default_factory in (default_personas_dirs, default_snippets_dirs):
             return "see meaning"
         value = field.default_factory()
         return "`{}`" if value == {} else "see table below" if isinstance(value, BaseModel) else f"`{value!r}`"

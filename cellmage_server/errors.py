@@ -7,6 +7,7 @@
     ├── Forbidden                    403     -        the model exists but the admin did not allow it
     ├── NotFound                     404     -        unknown model, persona or stream
     ├── CellBusy                     409     -        the notebook cell is answering already
+    ├── Conflict                     409     -        a name means more than one thing, or a bound is reached
     ├── PayloadTooLarge              413     -        the body is over ``limits.max_body_bytes``
     ├── TooManyStreams               429     -        this user already has ``limits.max_streams_per_user``
     ├── TooManyFollowers             429     -        an answer, or a user, has as many followers as allowed
@@ -59,6 +60,12 @@ class CellBusy(CellmageError):
     """One answer per notebook cell, whoever asks (another page, a kernel)."""
 
     status, code = 409, "cell_busy"
+
+
+class Conflict(CellmageError):
+    """A name that fits more than one saved conversation, or the most that are kept."""
+
+    status, code = 409, "conflict"
 
 
 class PayloadTooLarge(CellmageError):

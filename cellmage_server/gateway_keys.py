@@ -119,7 +119,8 @@ class GatewayKeys:
         """Mint the user's key and put it in the environment of the server about to start; say in
         the spawn's progress what happened."""
         # A server that gets no key of its own gets none: never a team key from c.Spawner.environment.
-        spawner.environment = {k: v for k, v in spawner.environment.items() if k != self.env_name}
+        problem = f"{self.env_name}_PROBLEM"  # why there is no key: the server's messages say it
+        spawner.environment = {k: v for k, v in spawner.environment.items() if k not in (self.env_name, problem)}
         spawner.cellmage_gateway_key = None
         try:
             minted = await self._mint(spawner)
@@ -134,6 +135,9 @@ class GatewayKeys:
                   "JupyterHub admin.")
             spawner.log.warning("cellmage: %s", e.jupyterhub_message)
             note(spawner, e.jupyterhub_message)
+            # A start faster than slow_spawn_timeout shows no progress page: the server's own
+            # message for the missing key says it instead (config.py reads <KEY VARIABLE>_PROBLEM).
+            spawner.environment = {**spawner.environment, problem: e.jupyterhub_message}
             return
         spawner.environment = {**spawner.environment, self.env_name: minted["key"]}
         # What deletes the key later: its hash (LiteLLM's token_id; /key/delete takes it as it

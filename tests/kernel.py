@@ -40,15 +40,22 @@ class Kernel:
         self.id = ""
         self.client: Any = None
 
-    async def start(self, notebook: str | None = None) -> Kernel:
-        """Start a kernel; for ``notebook``, through a session, as JupyterLab does when it opens one."""
+    async def start(self, notebook: str | None = None, name: str | None = None) -> Kernel:
+        """Start a kernel; for ``notebook``, through a session, as JupyterLab does when it opens one
+        (JupyterLab names the session after the file, ``name``: the notebook's folder must exist)."""
         async with self.api.client() as c:
             if notebook is None:
                 started = await c.post(self.api.base + "api/kernels", json={"name": "python3"})
                 started.raise_for_status()
                 self.id = started.json()["id"]
             else:
-                body = {"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}}
+                # As JupyterLab opens a notebook: its folder exists, the session's name is the file's
+                # (the kernel's JPY_SESSION_NAME is then the notebook's full path).
+                from pathlib import Path
+
+                (Path(self.serverapp.root_dir) / notebook).parent.mkdir(parents=True, exist_ok=True)
+                name = name or notebook.rsplit("/", 1)[-1]
+                body = {"path": notebook, "name": name, "type": "notebook", "kernel": {"name": "python3"}}
                 started = await c.post(self.api.base + "api/sessions", json=body)
                 started.raise_for_status()
                 self.id = started.json()["kernel"]["id"]

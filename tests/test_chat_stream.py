@@ -157,7 +157,9 @@ async def test_models_personas_and_status_routes(api):
     names = [p["name"] for p in personas]
     assert {"code_expert", "teacher", "concise"} <= set(names)
     code_expert = next(p for p in personas if p["name"] == "code_expert")
-    assert set(code_expert) == {"name", "description", "model", "temperature"}
+    # the list names them (the system prompt is GET personas/{name}'s)
+    assert set(code_expert) == {"name", "description", "model", "temperature", "title", "source"}
+    assert code_expert["source"] == "built-in" and code_expert["title"] is None
 
     status = (await api.get("status")).json()
     assert status["configured"] is True

@@ -307,3 +307,24 @@ async def test_a_placeholder_whose_id_has_another_shape_is_never_taken_for_an_an
             assert not await shared.replace_output("hostile.ipynb", "c", answer_id, final("a4" * 16))
         await asyncio.sleep(0.3)
         assert cell(page.get(), "c")["outputs"] == before
+
+
+async def test_context_cells_come_from_the_shared_notebook_as_its_pages_see_it(
+    api: Any, fake_upstream: Any, jp_serverapp: Any, notebook_file: Path, collaborator: Any
+) -> None:
+    shared = SharedNotebooks(jp_serverapp)
+    # Given a collaborator's edit the file does not have yet
+    async with collaborator(NB) as page:
+        page.set_cell(2, source="y = 'edited, not saved yet'")
+        for _ in range(200):  # until the edit reached the server's room
+            live = await shared.read(NB)
+            if live and "edited" in json.dumps(live["cells"]):
+                break
+            await asyncio.sleep(0.02)
+        assert "edited" not in notebook_file.read_text()
+        # When a kernel asks with --cells (the server reads the notebook)
+        result = await api.stream({"prompt": "why?", "conversation": NB, "cell_id": "later", "context": {"cells": 1}})
+    # Then the provider got the shared notebook's cell, edits and all
+    sent = fake_upstream.received[-1].body["messages"][-1]["content"]
+    assert "y = 'edited, not saved yet'" in sent and "(as last saved)" not in sent
+    assert result.events[0].data["context"][0]["n"] == 1

@@ -49,3 +49,20 @@ def test_both_clients_show_the_same_problem(case):
     assert bundle[ANSWER_MIME] == {"markdown": case["expected"], "problem": True}
     assert bundle["text/html"] == case["expected_html"]
     assert bundle["text/plain"] == case["message"]
+
+
+SUMMARIES = json.loads((Path(__file__).parent / "ending_cases.json").read_text())["context_summaries"]
+
+
+@pytest.mark.parametrize("case", SUMMARIES, ids=[c["expected"] or "none" for c in SUMMARIES])
+def test_what_context_went_is_said_in_a_few_words(case):
+    from cellmage_server.answer.ending import context_summary
+
+    assert context_summary(case["report"]) == case["expected"]
+
+
+def test_brackets_parentheses_and_backslashes_in_an_ending_never_open_math():
+    from cellmage_server.answer.ending import escape
+
+    text = escape(r"quota [exceeded] (see \(docs\)) \[x\] $5 and $6")
+    assert "\\(" not in text.replace("\\\\\u200b", "") and "\\[" not in text and "[" not in text

@@ -101,8 +101,14 @@ async def test_a_gateway_that_is_down_lets_the_server_start_without_a_key_and_th
     assert f"Cannot reach the LLM gateway at {down_url} to mint ada's key (ConnectError" in note
     assert "Your server starts without one" in note and "tell your JupyterHub admin" in note
     assert messages[:2] == ["Server requested", "Spawning server..."]  # the spawner's own, still there
-    # No key of its own, and not the team's either: LLM answers fail, the notebooks work.
-    assert spawner.environment == {"OTHER": "kept"} and spawner.get_state() == {}
+    # No key of its own, and not the team's either: LLM answers fail, the notebooks work, and
+    # the server's own message for the missing key says why (a fast start shows no progress page)
+    assert set(spawner.environment) == {"OTHER", "CELLMAGE_GATEWAY_KEY_PROBLEM"} and spawner.get_state() == {}
+    assert spawner.environment["CELLMAGE_GATEWAY_KEY_PROBLEM"] == note
+    # ... and a later start that gets a key carries no stale problem
+    spawner.environment["CELLMAGE_GATEWAY_KEY"] = "sk-team-key-from-config"
+    await GatewayKeys(down_url, "sk-master", timeout=2).pre_spawn_hook(spawner)  # (still down)
+    assert list(spawner.environment).count("CELLMAGE_GATEWAY_KEY_PROBLEM") == 1
 
 
 @pytest.mark.parametrize(("status", "words", "why"), [

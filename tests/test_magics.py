@@ -280,8 +280,8 @@ async def test_toolbar_and_magic_share_the_notebooks_conversation(notebook_kerne
         ("user", "from the toolbar"), ("assistant", "toolbar answer"), ("user", "from the magic"),
     ]
 
-    # Re-running the magic cell replaces its turn; --no-history sends the prompt alone
-    await kernel.run("%%llm --no-history\nfrom the magic, again", cell_id="cell-b")
+    # Re-running the magic cell replaces its turn; --alone sends the prompt alone
+    await kernel.run("%%llm --alone\nfrom the magic, again", cell_id="cell-b")
     assert len(fake_upstream.received[-1].body["messages"]) == 1
     shown = (await kernel.run("%llm_config --show-history")).stdout()
     lines = shown.splitlines()

@@ -265,6 +265,9 @@ class TestWithJupyterDecidingPerVerb:
         answer = await _answer_of(jp_http_port, head)  # nothing of the 200 MB was sent
         status = answer.partition(b"\r\n")[0]
         assert (b" 401 " if "v1" in route else b" 403 ") in status, answer[:200]
+        # tornado closes a connection whose body it did not read: the answer says so, or a proxy
+        # that keeps connections alive sends its next request down the closing socket (a 503)
+        assert b"\r\nConnection: close\r\n" in answer.partition(b"\r\n\r\n")[0], answer[:400]
         assert fake_upstream.received == []
 
 
@@ -278,6 +281,7 @@ async def test_a_v1_body_far_over_the_limit_is_refused_before_any_of_it_is_read(
     ).encode()
     answer = await _answer_of(jp_http_port, head)
     assert b" 413 " in answer.partition(b"\r\n")[0], answer[:200]
+    assert b"\r\nConnection: close\r\n" in answer.partition(b"\r\n\r\n")[0], answer[:400]
     assert b"at most 1048576" in answer
 
 

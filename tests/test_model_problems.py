@@ -82,3 +82,14 @@ class TestAnUnconfiguredServer:
 
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert '"User-Agent"' not in caplog.text
+
+
+def test_a_missing_key_says_why_when_whoever_should_set_it_left_word(tmp_path):
+    from cellmage_server.config import load_config
+
+    path = tmp_path / "cellmage.toml"
+    path.write_text('[models.team]\nmodel = "openai/m"\napi_base = "http://127.0.0.1:9/v1"\napi_key_env = "CELLMAGE_GATEWAY_KEY"\n')
+    why = "Cannot reach the LLM gateway at http://litellm:4000 to mint ada's key (ConnectError: refused)."
+    config = load_config({"CELLMAGE_CONFIG": str(path), "CELLMAGE_GATEWAY_KEY_PROBLEM": why})
+    assert config.unavailable["team"].endswith(f"Why it is not set: {why}")
+    assert "Why" not in load_config({"CELLMAGE_CONFIG": str(path)}).unavailable["team"]

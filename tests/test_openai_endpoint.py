@@ -167,10 +167,18 @@ async def test_the_chat_endpoint_refuses_an_embedding_model(api, fake_upstream):
     assert fake_upstream.received == []
 
 
-async def test_a_route_not_served_is_an_openai_404(api, key):
+async def test_a_route_not_served_is_an_openai_404_that_names_what_to_use(api, key):
+    client = sdk(api, key)
     with pytest.raises(openai.NotFoundError) as raised:
-        await sdk(api, key).responses.create(model="fast", input="hi")
-    assert "chat/completions" in raised.value.message
+        await client.completions.create(model="fast", prompt="hi")
+    assert "cellmage/v1/completions is not served" in raised.value.message
+    assert "use chat/completions or responses" in raised.value.message
+    with pytest.raises(openai.NotFoundError) as raised:
+        await client.responses.retrieve("resp_0123")
+    assert "not stored here" in raised.value.message and "'input'" in raised.value.message
+    with pytest.raises(openai.NotFoundError) as raised:
+        await client.files.list()
+    assert "send images and files inline" in raised.value.message
 
 
 async def test_every_role_and_content_parts_pass_unchanged(api, fake_upstream, key, provider_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cellmage_server.config import CellmageSettings
-from cellmage_server.routes.openai import fields
+from cellmage_server.routes.openai import fields, responses_fields
 from cellmage_server.routes.openai.errors import InvalidRequest, ModelNotFound, ProviderStatus, client_status, described
 from cellmage_server.routes.openai.wire import Assembler, frames_to_chunks
 
@@ -136,8 +136,10 @@ def test_an_embedding_model_is_never_a_chat_default():
         CellmageSettings(models=only.models, default_model="vec")
 
 
-# Options of the SDK's client call, not fields of the request body.
-SDK_CALL_OPTIONS = {"self", "extra_headers", "extra_query", "extra_body", "timeout"}
+# Options of the SDK's client call, not fields of the request body (responses.parse turns its
+# `text_format` into `text.format`).
+SDK_CALL_OPTIONS = {"self", "extra_headers", "extra_query", "extra_body", "timeout", "text_format"}
+RESPONSES_TABLES = responses_fields.RESPONSES_PASSED | responses_fields.RESPONSES_DROPPED | responses_fields.STATEFUL.keys()
 
 
 @pytest.mark.parametrize(
@@ -145,8 +147,10 @@ SDK_CALL_OPTIONS = {"self", "extra_headers", "extra_query", "extra_body", "timeo
     [
         ("openai.resources.chat.completions.Completions.create", fields.CHAT_PASSED | fields.CHAT_DROPPED),
         ("openai.resources.embeddings.Embeddings.create", fields.EMBEDDINGS_PASSED | fields.EMBEDDINGS_DROPPED),
+        ("openai.resources.responses.Responses.create", RESPONSES_TABLES),
+        ("openai.resources.responses.Responses.parse", RESPONSES_TABLES),
     ],
-    ids=["chat", "embeddings"],
+    ids=["chat", "embeddings", "responses", "responses.parse"],
 )
 def test_every_field_the_installed_openai_sdk_sends_is_known(create, tables):
     import inspect

@@ -22,7 +22,8 @@ You review code carefully.
 def test_a_persona_file_is_front_matter_and_a_system_prompt():
     persona = parse_persona(GOOD, "file-stem")
 
-    assert persona.name == "reviewer"
+    assert persona.name == "file-stem"  # named by its file, as CellMage finds personas
+    assert persona.title == "reviewer"  # the front matter's name is its title
     assert persona.description == "Reviews code."
     assert persona.model == "fast" and persona.temperature == 0.1 and persona.max_tokens == 500
     assert persona.system_prompt == "You review code carefully."

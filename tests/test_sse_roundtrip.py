@@ -49,3 +49,10 @@ async def test_awkward_text_survives_the_relay_byte_exact(api, fake_upstream, sp
     text = "".join(json.loads(data)["text"] for name, data in events if name == "delta")
     assert text.encode() == expected.encode()
     assert [name for name, _ in events][-1] == "done"
+
+
+@pytest.mark.parametrize("text", [*AWKWARD, "", "\ud800 lone surrogate", '"quoted" \\ back', "x" * 10_000])
+def test_the_delta_frame_is_the_sse_encoders_byte_for_byte(text, provider_path):
+    from cellmage_server.contract import delta_frame, frame
+
+    assert delta_frame(text) == frame("delta", {"text": text})

@@ -79,11 +79,33 @@ class Ending:
     error_code: str | None = None  # the contract's code, or "disconnected"
     error_message: str | None = None
     stopped: bool = False
+    context: str | None = None  # what context went (context_summary)
+
+
+def _size(chars: int) -> str:
+    return f"{chars} B" if chars < 1000 else f"{chars / 1000:.1f} KB"
+
+
+def context_summary(report: list[dict[str, Any]] | None) -> str:
+    """What context went (``start``'s ``context``), in a few words: "3 cells, df (1.2 KB), error"."""
+    words = []
+    for item in report or ():
+        kind, name, chars = item.get("kind"), item.get("name"), item.get("chars") or 0
+        if kind == "cells":
+            n = item.get("n") or 0
+            words.append(f"{n} cell{'s' if n != 1 else ''}")
+        elif kind == "error":
+            words.append("error")
+        elif name:
+            words.append(f"{name} ({_size(chars)})")
+    return ", ".join(words)
 
 
 def status_line(ending: Ending) -> str:
-    """model · tokens in → out · cost when known · time."""
+    """model · context when some went · tokens in → out · cost when known · time."""
     parts = [ending.model or "unknown model"]
+    if ending.context:
+        parts.append(ending.context)
     if ending.prompt_tokens is not None or ending.completion_tokens is not None:
         prompt = "?" if ending.prompt_tokens is None else ending.prompt_tokens
         completion = "?" if ending.completion_tokens is None else ending.completion_tokens
@@ -121,13 +143,18 @@ def error_line(ending: Ending, partial: bool = False) -> str:
     return " ".join(describe_error(ending, partial))
 
 
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+# ASCII punctuation but brackets and parentheses: escaped, "\\(" and "\\[" would open math.
+_PUNCT = re.compile(r"([!-'*-/:-@\\^-`{-~])")
 
 
 def escape(text: str) -> str:
     """Plain text inside Markdown: every ASCII punctuation character backslash-escaped (no markup,
-    HTML, entity, link or image can start in it) and TeX commands broken (MathJax reads the page)."""
-    return _PUNCT.sub(r"\\\1", break_tex(" ".join(text.split())))
+    HTML, entity, link or image can start in it), but brackets as entities and parentheses as they
+    are (an escaped one would open math: ``\\(``, ``\\[``), a backslash followed by a zero-width
+    space, and TeX commands broken (MathJax reads the page)."""
+    escaped = _PUNCT.sub(r"\\\1", break_tex(" ".join(text.split())))
+    # A backslash shows as one, then a zero-width space: "\\(" in the text must not open math either.
+    return escaped.replace("\\\\", "\\\\\u200b").replace("[", "&#91;").replace("]", "&#93;")
 
 
 def ending_markdown(ending: Ending, partial: bool = False) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..contract import comment, frame
+from ..contract import comment, delta_frame, frame
 from .board import AnswerRecord
 from .outputs import SocketOutput, ending_frames
 
@@ -37,7 +37,7 @@ async def follow(
     while not out.gone:
         text, at = record.read(at, piece)
         if text:
-            out.send(frame("delta", {"text": text}))
+            out.send(delta_frame(text))
             if out.backlog > buffer_bytes:
                 try:
                     await asyncio.wait_for(out.drained(buffer_bytes // 2), patience)

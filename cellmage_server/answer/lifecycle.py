@@ -54,6 +54,9 @@ class Ask:
     cell_id: str | None = None
     persona: str | None = None
     prompt: str | None = None  # the turn's prompt, stored with its answer
+    remember: bool = True  # store the turn (False: the cell's earlier turn goes, unless turn_key is set)
+    turn_key: str | None = None  # the turn's key when it is not the cell's own (kept beside its earlier turn)
+    context: str | None = None  # the context that went with the prompt, stored with the turn
     on_board: bool = True  # followers may follow it by id (the chat endpoint's answers)
     redact_text: bool = True  # its text is redacted as stored (OpenAI's chunks pass through as sent)
     keep_text: bool = True  # keep the text for the end (a stream nobody stores or assembles: False)
@@ -214,15 +217,20 @@ class AnswerService:
         else:
             status = "cancelled" if outcome.finish_reason == "cancelled" else "error"
         try:
-            if ask.conversation is not None and ask.prompt is not None:
+            if ask.conversation is not None and not ask.remember:
+                # Left out of the history (CellMage's --no-history): a re-run of the cell still
+                # takes its earlier turn away, as the cell no longer shows that answer.
+                if ask.cell_id is not None and ask.turn_key is None:
+                    await self.store.delete_turn(ask.conversation, ask.cell_id)
+            elif ask.conversation is not None and ask.prompt is not None:
                 usage = outcome.usage
                 turn = Turn(
-                    cell_id=ask.cell_id or f"anonymous-{uuid.uuid4().hex}",
+                    cell_id=ask.turn_key or ask.cell_id or f"anonymous-{uuid.uuid4().hex}",
                     prompt=ask.prompt, answer=outcome.text, model=ask.alias, persona=ask.persona, status=status,
                     error=outcome.error.message if outcome.error else None,
                     prompt_tokens=usage.prompt_tokens if usage else None,
                     completion_tokens=usage.completion_tokens if usage else None,
-                    cost_usd=usage.cost_usd if usage else None,
+                    cost_usd=usage.cost_usd if usage else None, context=ask.context,
                 )
                 await self.store.save_turn(ask.conversation, turn)
         except (sqlite3.Error, RuntimeError) as e:  # the answer stands; the log says what was not kept

@@ -15,7 +15,7 @@ from typing import Any
 
 from tornado import web
 
-from ..contract import comment, frame
+from ..contract import comment, delta_frame, frame
 from ..safety.redaction import StreamRedactor
 
 
@@ -90,7 +90,7 @@ class SSEOutput(SocketOutput):
 
     def text(self, text: str) -> None:
         text = self._redactor.feed(text)
-        self.send(frame("delta", {"text": text}))
+        self.send(delta_frame(text))
         if self.tee is not None:
             self.tee(text)
 

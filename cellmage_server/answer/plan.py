@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import OPENAI_COMPATIBLE, LoadedConfig
+from ..context.assemble import Assembled, with_context
 from ..contract import ChatRequest
 from ..errors import BadRequest, Forbidden, NotConfigured, NotFound
-from ..personas import Persona, PersonaStore
+from ..personas import NotebookFolder, Persona, PersonaStore
 from ..providers import ProviderCall
 from ..store.history import Turn
 
@@ -30,6 +31,8 @@ class Plan:
     path: str  # which provider path serves it: "openai" or "litellm"
     history_turns: int = 0  # earlier turns sent with the prompt
     history_dropped: int = 0  # earlier turns left out to keep within limits.history_chars
+    context: dict | None = None  # what context went and what was dropped (context/assemble.py)
+    context_text: str | None = None  # the context as the provider got it, stored with the turn
 
 
 def history_messages(turns: list[Turn], budget: int) -> tuple[list[dict[str, str]], int]:
@@ -57,18 +60,23 @@ def plan_answer(
     personas: PersonaStore,
     earlier: list[Turn] | None = None,
     user: str | None = None,
+    notebook: NotebookFolder | None = None,
+    context: Assembled | None = None,
 ) -> Plan:
     """Resolve ``request`` against the configuration, or raise the error a client should see.
-    ``user`` is the principal the provider call is made for (OpenAI `user` at a gateway)."""
+    ``user`` is the principal the provider call is made for (OpenAI `user` at a gateway);
+    ``notebook`` the persona folder beside the request's notebook, if it has one; ``context``
+    what of the notebook goes with the prompt (context/assemble.py), within the budget it shares
+    with the earlier turns."""
     settings = config.settings
     if not settings.models:
         raise NotConfigured(HOW_TO_CONFIGURE)
 
     persona = None
     if request.persona is not None:
-        persona = personas.get(request.persona)
+        persona = personas.get(request.persona, notebook)
         if persona is None:
-            names = ", ".join(p.name for p in personas.all()) or "none"
+            names = ", ".join(p.name for p in personas.all(notebook)) or "none"
             raise NotFound(f"Unknown persona '{request.persona}'. Personas on this server: {names}.")
 
     alias = request.model or (persona.model if persona else None) or settings.resolved_default_model
@@ -89,23 +97,33 @@ def plan_answer(
             f"Models that work: {', '.join(others) or 'none'}."
         )
 
+    # Each parameter: the request's own field, then its params, then the persona's.
+    params = dict(request.params or {})
+    asked_tokens = request.max_tokens if request.max_tokens is not None else params.pop("max_tokens", None)
+    params.pop("max_tokens", None)
     cap = settings.limits.max_tokens
-    if request.max_tokens is not None and request.max_tokens > cap:
-        raise BadRequest(f"max_tokens {request.max_tokens} is over this server's cap of {cap}.")
-    if request.max_tokens is not None:
-        max_tokens = request.max_tokens
+    if asked_tokens is not None and asked_tokens > cap:
+        raise BadRequest(f"max_tokens {asked_tokens} is over this server's cap of {cap}.")
+    if asked_tokens is not None:
+        max_tokens = asked_tokens
     elif persona is not None and persona.max_tokens is not None:
         max_tokens = min(persona.max_tokens, cap)
     else:
         max_tokens = cap
-    temperature = request.temperature
+    temperature = request.temperature if request.temperature is not None else params.pop("temperature", None)
+    params.pop("temperature", None)
     if temperature is None and persona is not None:
         temperature = persona.temperature
+    options = (dict(persona.options) if persona is not None else {}) | params
 
-    history, dropped = history_messages(earlier or [], settings.limits.history_chars)
-    messages = history + [{"role": "user", "content": request.prompt}]
-    if persona is not None:
-        messages.insert(0, {"role": "system", "content": persona.system_prompt})
+    limits = settings.limits
+    budget = context.budget_left if context is not None else limits.context_chars
+    history, dropped = history_messages(earlier or [], min(limits.history_chars, budget))
+    block = context.block if context is not None else ""
+    messages = history + [{"role": "user", "content": with_context(request.prompt, block)}]
+    system = "\n\n".join(part for part in (persona.system_prompt if persona else "", context.system if context else "") if part)
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
 
     entry = settings.models[alias]
     api_base = entry.api_base
@@ -120,8 +138,11 @@ def plan_answer(
         temperature=temperature,
         alias=alias,
         user=user,
+        options=options,
     )
+    stored = "\n\n".join(part for part in (context.system if context else "", block) if part) or None
     return Plan(
         alias=alias, persona=persona, call=call, path=entry.path,
         history_turns=len(history) // 2, history_dropped=dropped,
+        context=context.report if context is not None else None, context_text=stored,
     )

@@ -111,6 +111,21 @@ class Client:
             raise self._refused(response.status_code, response.content)
         return response.json()
 
+    def send(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        """POST or PUT a JSON body; the JSON answer."""
+        import httpx
+
+        try:
+            response = self._client().request(method, path, json=body)
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from None
+        if response.status_code not in (200, 201):
+            raise self._refused(response.status_code, response.content)
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.send("POST", path, body)
+
     def delete(self, path: str) -> None:
         import httpx
 

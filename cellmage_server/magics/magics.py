@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..answer.ending import ANSWER_MIME, Ending, error_line
+from ..answer.ending import Ending, context_summary, error_line
 from ..flags import FlagError, parse_flags
-from ..safety.shapes import cell_key
+from ..parameters import ParameterError
+from .ambient import Ambient
 from .client import CellmageClientError, Client, ServerNotFound, find_endpoint
+from .context import ContextProblem, context_of
+from .conversations import ConversationActions
 from .display import AnswerDisplay
+from .session import Session, current_cell_id, notebook_path, request_body
+from .session import say as _say
+from .settings import SettingsActions
+from .snippet_actions import SnippetActions
 
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -38,29 +41,27 @@ def _boolean(text: str) -> bool:
     raise ValueError(f"expected True or False, not {text!r}")
 
 
-@dataclass
-class Session:
-    """What ``%llm_config`` set for this kernel; a cell's own flags never change it."""
-
-    model: str | None = None
-    persona: str | None = None
-    stream_by_default: bool = False
-
-
-def notebook_path() -> str | None:
-    """The notebook this kernel runs for: Jupyter's session manager names it in JPY_SESSION_NAME."""
-    return os.environ.get("JPY_SESSION_NAME") or None
+def _unquote(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    return value
 
 
-def current_cell_id(shell: Any) -> str | None:
-    """The key of the cell being run: its id, which JupyterLab and Notebook 7 put in the request's
-    metadata (or a digest of an id of another shape; see shapes.cell_key)."""
-    kernel = getattr(shell, "kernel", None)
-    try:
-        parent = kernel.get_parent() if kernel is not None else None
-    except Exception:  # an older or non-ipykernel kernel: no cell ids, so every run is a new turn
-        return None
-    return cell_key(((parent or {}).get("metadata") or {}).get("cellId"))
+def _unquoted(args: Any) -> Any:
+    """IPython's magic argument parser keeps the quotes of a quoted value (``--save "name"`` is
+    ``'"name"'``); the tutorials quote names, so a value's one pair of quotes is taken off."""
+    for name, value in vars(args).items():
+        setattr(args, name, _unquote(value))
+    return args
+
+
+class PythonFailed(Exception):
+    """A ``%%py`` cell's code failed (its traceback was shown); one line, so the cell fails too."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"CellMage: {self}"]
 
 
 class AnswerFailed(Exception):
@@ -71,15 +72,12 @@ class AnswerFailed(Exception):
         return [f"CellMage: {self}"]
 
 
-def _say(message: str) -> None:
-    print(f"CellMage: {message}", file=sys.stderr)
-
-
 @magics_class
-class LlmMagics(Magics):
+class LlmMagics(Magics, SettingsActions, ConversationActions, SnippetActions):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.session = Session()
+        self.ambient = Ambient(shell)
         self._client: Client | None = None
         self._origins: tuple[str, ...] | None = None
 
@@ -91,7 +89,8 @@ class LlmMagics(Magics):
     @cell_magic
     def llm(self, line: str, cell: str) -> None:
         """Ask the server's LLM with the cell as prompt. Flags: -m/--model, -t/--temperature,
-        -p/--persona, --max-tokens, --stream/--no-stream, --no-history, -o/--output NAME."""
+        -p/--persona, --max-tokens, --stream/--no-stream, --no-history, --alone, --no-rollback,
+        --param KEY VALUE, -o/--output NAME."""
         try:
             flags = parse_flags(line)
         except FlagError as e:
@@ -101,22 +100,19 @@ class LlmMagics(Magics):
         if not prompt.strip():
             _say("the cell is empty: write the prompt under the %%llm line.")
             return
-        body: dict[str, Any] = {"prompt": prompt, "stream": True}
         conversation = notebook_path()
-        if conversation is not None:
-            body["conversation"] = conversation
-            body["history"] = flags.history is not False
-            cell_id = current_cell_id(self.shell)
-            if cell_id:
-                body["cell_id"] = cell_id
-        for key, value in (
-            ("model", flags.model or self.session.model),
-            ("persona", flags.persona or self.session.persona),
-            ("temperature", flags.temperature),
-            ("max_tokens", flags.max_tokens),
-        ):
-            if value is not None:
-                body[key] = value
+        try:
+            body = request_body(prompt, flags, self.session, conversation, current_cell_id(self.shell))
+        except ParameterError as e:
+            _say(str(e))
+            return
+        try:
+            context = context_of(flags, self.shell.user_ns, self.session.snippets, self.shell)
+        except ContextProblem as e:
+            _say(str(e))
+            return
+        if context is not None:
+            body["context"] = context
         live = flags.stream if flags.stream is not None else self.session.stream_by_default
 
         display = AnswerDisplay(live=live)
@@ -134,6 +130,7 @@ class LlmMagics(Magics):
                         display.delta(data["text"])
                     elif name == "start":
                         ending.model = data.get("model")
+                        ending.context = context_summary(data.get("context")) or None
                         display.start(data["id"], ending.model)
                     elif name == "usage":
                         ending.prompt_tokens = data.get("prompt_tokens")
@@ -162,6 +159,8 @@ class LlmMagics(Magics):
         self.shell.user_ns["_llm"] = display.text
         if flags.output:
             self.shell.user_ns[flags.output] = display.text
+        if self.session.auto_save and conversation is not None:
+            self._auto_save()
         if ending.stopped:
             raise AnswerFailed("the answer was stopped; the text that arrived is above.")
         if ending.error_code is not None:
@@ -178,179 +177,169 @@ class LlmMagics(Magics):
 
     @line_magic
     @magic_arguments()
-    @argument("-m", "--model", help="default model alias for this kernel's %%llm cells")
+    @argument("-m", "--model", help="default model for this kernel's %%llm cells (an alias or a mapping)")
     @argument("-p", "--persona", help="default persona for this kernel's %%llm cells ('none' to clear)")
     @argument("--stream-by-default", metavar="True|False", help="stream answers unless a cell says --no-stream")
-    @argument("--show-persona", action="store_true", help="show the current persona")
-    @argument("--list-personas", action="store_true", help="list the server's personas")
+    @argument("--show-persona", action="store_true", help="show the current persona and its system prompt")
+    @argument("--list-personas", action="store_true", help="list the personas (the server's, and beside the notebook)")
     @argument("--list-models", action="store_true", help="list the server's models")
-    @argument("--status", action="store_true", help="ask the server how it is configured")
+    @argument("--status", action="store_true", help="this kernel's settings and how the server is configured")
+    @argument("--set-override", nargs=2, metavar=("KEY", "VALUE"), help="a parameter for every cell (top_p 0.9)")
+    @argument("--remove-override", metavar="KEY", help="forget one override")
+    @argument("--clear-overrides", action="store_true", help="forget every override")
+    @argument("--show-overrides", action="store_true", help="show the overrides")
+    @argument("--list-mappings", action="store_true", help="show this kernel's model mappings")
+    @argument("--add-mapping", nargs=2, metavar=("ALIAS", "MODEL"), help="a short name for one of the server's models")
+    @argument("--remove-mapping", metavar="ALIAS", help="forget a model mapping")
     @argument("--show-history", action="store_true", help="one line per turn of this notebook's conversation")
     @argument("--show-turn", type=int, metavar="N", help="show turn N of the conversation in full")
     @argument("--clear-history", action="store_true", help="forget this notebook's conversation")
     @argument("--tokens", action="store_true", help="tokens and cost of this notebook's conversation so far")
+    @argument("--token", action="store_true", help="the same as --tokens")
+    @argument("--save", nargs="?", const=True, metavar="NAME", help="save this notebook's conversation as NAME_<time>")
+    @argument("--load", metavar="NAME", help="make this notebook's conversation a saved one (enough of its name)")
+    @argument("--list-sessions", action="store_true", help="list your saved conversations")
+    @argument("--delete-session", metavar="NAME", help="forget one of your saved conversations")
+    @argument("--auto-save", action="store_true", help="save the conversation after every answer")
+    @argument("--no-auto-save", action="store_true", help="stop saving after every answer")
+    @argument("--adapter", metavar="NAME", help="not here: the server chooses how to reach each provider")
+    @argument("--base-dir", metavar="DIR", help="not here: the server keeps conversations; personas sit beside the notebook")
+    @argument("--snippet", metavar="NAME", action="append", help="send this snippet file before every prompt")
+    @argument("--sys-snippet", metavar="NAME", action="append", help="add this snippet file to the system prompt")
+    @argument("--list-snippets", action="store_true", help="the snippets every answer of this kernel sends")
+    @argument("--remove-snippet", metavar="NAME", action="append", help="stop sending this snippet")
+    @argument("--clear-snippets", action="store_true", help="stop sending any snippet")
+    @argument("--show-context", action="store_true", help="show the context the next answer would send")
     def llm_config(self, line: str) -> None:
         """Set this kernel's defaults for %%llm, or show what the server offers."""
+        self._config_line(line)
+
+    def _config_line(self, line: str) -> bool:
+        """Run one %llm_config line; whether its flags could be read."""
         try:
-            args = parse_argstring(self.llm_config, line)
+            args = _unquoted(parse_argstring(self.llm_config, line))
         except UsageError as e:
             usage = " ".join(self.llm_config.parser.format_usage().replace("::", "").split())
             _say(f"{e}\nusage: {usage}")
-            return
+            return False
         try:
-            if args.stream_by_default is not None:
-                try:
-                    self.session.stream_by_default = _boolean(args.stream_by_default)
-                except ValueError as e:
-                    _say(f"--stream-by-default: {e}")
-                    return
-                print(f"CellMage: answers stream {'by default' if self.session.stream_by_default else 'only with --stream'}.")
-            if args.model is not None:
-                self._set_model(args.model)
-            if args.persona is not None:
-                self._set_persona(args.persona)
-            if args.show_persona:
-                self._show_persona()
-            if args.list_models:
-                self._list_models()
-            if args.list_personas:
-                self._list_personas()
-            if args.status:
-                self._status()
-            if args.show_history:
-                self._show_history()
-            if args.show_turn is not None:
-                self._show_turn(args.show_turn)
-            if args.clear_history:
-                self._clear_history()
-            if args.tokens:
-                self._tokens()
-            if not line.strip():
-                self._summary()
+            self._configure(args, line)
         except CellmageClientError as e:
             _say(str(e))
+        return True
 
-    # --- %llm_config actions ---------------------------------------------------------------
+    # --- ambient mode (CellMage's %llm_config_persistent) --------------------------------------
 
-    def _set_model(self, model: str) -> None:
-        names = [m["name"] for m in self.client().get("models")["models"]]
-        if model not in names:
-            _say(f"no model {model!r} on this server; it has: {', '.join(names) or 'none'}.")
+    @line_magic
+    def llm_config_persistent(self, line: str) -> None:
+        """%llm_config with the same flags, then ambient mode: every following code cell is a
+        prompt, as if it began with %%llm (%%py runs one as Python; %disable_llm_config_persistent
+        ends it)."""
+        if not self._config_line(line):
             return
-        self.session.model = model
-        print(f"CellMage: model set to {model}.")
+        if self.ambient.enable():
+            print("CellMage: ambient mode is on: every code cell you run is now a prompt, as if it began "
+                  "with %%llm. Cells that begin with % or ! run as usual; %%py runs one as Python; "
+                  "%disable_llm_config_persistent ends it.")
+        else:
+            print("CellMage: ambient mode is on already (%disable_llm_config_persistent ends it).")
 
-    def _set_persona(self, persona: str) -> None:
-        if persona.lower() == "none":
-            self.session.persona = None
-            print("CellMage: no persona.")
-            return
-        names = [p["name"] for p in self.client().get("personas")]
-        if persona not in names:
-            _say(f"no persona {persona!r} on this server; it has: {', '.join(names) or 'none'}.")
-            return
-        self.session.persona = persona
-        print(f"CellMage: persona set to {persona}.")
+    @line_magic
+    def disable_llm_config_persistent(self, line: str) -> None:
+        """End ambient mode: code cells run as Python again."""
+        if self.ambient.disable():
+            print("CellMage: ambient mode is off: code cells run as Python again.")
+        else:
+            print("CellMage: ambient mode was not on.")
 
-    def _show_persona(self) -> None:
-        if self.session.persona is None:
-            print("CellMage: no persona is set (%llm_config --persona NAME sets one).")
-            return
-        found = [p for p in self.client().get("personas") if p["name"] == self.session.persona]
-        if not found:
-            _say(f"the persona {self.session.persona!r} is no longer on the server.")
-            return
-        p = found[0]
-        print(f"{p['name']}: {p['description']}")
-        print(f"  model: {p['model'] or '(server default)'}  temperature: {p['temperature'] if p['temperature'] is not None else '(default)'}")
+    @cell_magic
+    def py(self, line: str, cell: str) -> None:
+        """Run the cell as Python, also in ambient mode."""
+        with self.ambient.bypassed():
+            result = self.shell.run_cell(cell, store_history=False)
+        if not result.success:  # its traceback is shown above; the cell fails too, so Run All stops
+            raise PythonFailed("the Python of this %%py cell failed; its error is above.")
 
-    def _list_models(self) -> None:
-        answer = self.client().get("models")
-        for m in answer["models"]:
-            mark = "*" if m["name"] == (self.session.model or answer["default"]) else " "
-            print(f"{mark} {m['name']}" + (f"  {m['description']}" if m.get("description") else ""))
+    def _ambient_on(self) -> bool:
+        return self.ambient.on
 
-    def _list_personas(self) -> None:
-        for p in self.client().get("personas"):
-            mark = "*" if p["name"] == self.session.persona else " "
-            print(f"{mark} {p['name']}  {p['description']}")
+    def _configure(self, args: Any, line: str) -> None:
+        """The actions of one %llm_config line: settings first, then the conversation, then what
+        is shown (so `--add-mapping g4 gpt-4o --model g4` and `--clear-history --status` work)."""
+        if args.adapter is not None or args.base_dir is not None:
+            flag = "--adapter" if args.adapter is not None else "--base-dir"
+            _say(f"{flag} is not offered here: {NOT_OFFERED[flag]}")
+        if args.stream_by_default is not None:
+            try:
+                self.session.stream_by_default = _boolean(args.stream_by_default)
+            except ValueError as e:
+                _say(f"--stream-by-default: {e}")
+                return
+            print(f"CellMage: answers stream {'by default' if self.session.stream_by_default else 'only with --stream'}.")
+        if args.add_mapping is not None:
+            self._add_mapping(*args.add_mapping)
+        if args.remove_mapping is not None:
+            self._remove_mapping(args.remove_mapping)
+        if args.model is not None:
+            self._set_model(args.model)
+        if args.persona is not None:
+            self._set_persona(args.persona)
+        if args.clear_overrides:
+            self._clear_overrides()
+        if args.remove_override is not None:
+            self._remove_override(args.remove_override)
+        if args.set_override is not None:
+            self._set_override(*args.set_override)
+        if args.auto_save or args.no_auto_save:
+            self._set_auto_save(args.auto_save and not args.no_auto_save)
+        for name in args.snippet or ():
+            self._add_snippet(name, system=False)
+        for name in args.sys_snippet or ():
+            self._add_snippet(name, system=True)
+        for name in args.remove_snippet or ():
+            self._remove_snippet(name)
+        if args.clear_snippets:
+            self._clear_snippets()
+        if args.clear_history:
+            self._clear_history()
+        if args.load is not None:
+            self._load(args.load)
+        if args.save is not None:
+            self._save(None if args.save is True else args.save)
+        if args.delete_session is not None:
+            self._delete_session(args.delete_session)
+        if args.show_persona:
+            self._show_persona()
+        if args.show_overrides:
+            self._show_overrides()
+        if args.list_mappings:
+            self._list_mappings()
+        if args.list_models:
+            self._list_models()
+        if args.list_personas:
+            self._list_personas()
+        if args.list_sessions:
+            self._list_sessions()
+        if args.list_snippets:
+            self._list_snippets()
+        if args.show_context:
+            self._show_context()
+        if args.show_history:
+            self._show_history()
+        if args.show_turn is not None:
+            self._show_turn(args.show_turn)
+        if args.tokens or args.token:
+            self._tokens()
+        if args.status:
+            self._status()
+        if not line.strip():
+            self._summary()
 
-    def _status(self) -> None:
-        status = self.client().get("status")
-        print(f"cellmage-server {status['version']} at {self.client().endpoint.url}")
-        print(status["message"])
-        if status.get("default_model"):
-            print(f"server default model: {status['default_model']}")
 
-    def _conversation_path(self) -> str | None:
-        path = notebook_path()
-        if path is None:
-            _say("this kernel is not attached to a notebook, so it has no conversation.")
-        return None if path is None else "conversations/" + quote(path, safe="")
-
-    def _show_history(self) -> None:
-        """One line per turn, however long the answers (``--show-turn N`` shows one in full)."""
-        path = self._conversation_path()
-        if path is None:
-            return
-        turns = self.client().get(path)["turns"]
-        if not turns:
-            print("CellMage: this notebook's conversation is empty.")
-        for i, turn in enumerate(turns, 1):
-            tokens = f"{turn.get('prompt_tokens') or '?'} → {turn.get('completion_tokens') or '?'} tokens"
-            mark = "" if turn["status"] == "ok" else f" [{turn['status']}]"
-            first = (turn["prompt"].strip().splitlines() or [""])[0]
-            first = first if len(first) <= 70 else first[:69] + "…"
-            print(f"{i:>3}. {turn['model']} · {tokens}{mark} · cell {turn['cell_id'][:8]} · {first}")
-        if turns:
-            print("(%llm_config --show-turn N shows turn N in full.)")
-
-    def _show_turn(self, number: int) -> None:
-        path = self._conversation_path()
-        if path is None:
-            return
-        turns = self.client().get(path)["turns"]
-        if not 1 <= number <= len(turns):
-            _say(f"there is no turn {number}; this conversation has {len(turns)}.")
-            return
-        from IPython.display import display
-
-        from ..answer.ending import escape
-        from ..safety.answer_html import answer_html
-        from ..safety.safe_markdown import close_open_fence, safe_markdown
-
-        turn = turns[number - 1]
-        origins = self._image_origins()
-        prompt = "\n".join("> " + escape(line) for line in turn["prompt"].strip().splitlines())
-        title = f"#### {number}. {escape(turn['model'] or 'unknown model')}\n\n{prompt}\n\n"
-        markdown = title + close_open_fence(safe_markdown(turn["answer"], origins))
-        html = answer_html(title + close_open_fence(turn["answer"]), origins)
-        display({"text/html": html, ANSWER_MIME: {"markdown": markdown}}, raw=True)
-
-    def _clear_history(self) -> None:
-        path = self._conversation_path()
-        if path is not None:
-            self.client().delete(path)
-            print("CellMage: this notebook's conversation is cleared.")
-
-    def _tokens(self) -> None:
-        path = self._conversation_path()
-        if path is None:
-            return
-        totals = self.client().get(path)["totals"]
-        cost = f", ${totals['cost_usd']:.4f}" if totals["cost_usd"] is not None else ""
-        print(
-            f"CellMage: {totals['turns']} turn(s), {totals['prompt_tokens']} prompt + "
-            f"{totals['completion_tokens']} completion tokens{cost}."
-        )
-
-    def _summary(self) -> None:
-        try:
-            where = self.client().endpoint.url
-        except CellmageClientError as e:
-            where = f"unknown ({e})"
-        print(
-            f"CellMage: server {where} · model {self.session.model or '(server default)'} · "
-            f"persona {self.session.persona or 'none'} · "
-            f"stream by default {'yes' if self.session.stream_by_default else 'no'}"
-        )
+# CellMage's flags that have no meaning here, and why (the README's "Coming from CellMage" says so too).
+NOT_OFFERED = {
+    "--adapter": "the Jupyter server chooses how each model is reached (its cellmage.toml: the lean "
+    "OpenAI-compatible path or litellm); the notebook never holds a key or an API base.",
+    "--base-dir": "the Jupyter server keeps every conversation (in its database) and finds personas in "
+    "its folders and in llm_personas/ beside the notebook.",
+}

@@ -9,9 +9,9 @@ already redacted. Closing or cancelling the iteration closes the upstream reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -30,6 +30,8 @@ class ProviderCall:
     temperature: float | None = None
     alias: str = ""  # the alias the client asked for, for messages
     user: str | None = None  # the principal, sent as OpenAI `user` so a gateway attributes spend per person
+    # Other sampling parameters (top_p, stop, seed, penalties: parameters.py), checked already.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 _LEADS = {

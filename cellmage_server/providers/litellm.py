@@ -134,6 +134,7 @@ class LiteLLMProvider:
             "timeout": httpx.Timeout(None, connect=self._connect_timeout),
             "num_retries": 0,
         }
+        kwargs.update(call.options)
         if call.temperature is not None:
             kwargs["temperature"] = call.temperature
         if call.user:

@@ -102,6 +102,7 @@ class OpenAICompatProvider:
             "stream_options": {"include_usage": True},
             "max_tokens": call.max_tokens,
         }
+        body.update(call.options)
         if call.temperature is not None:
             body["temperature"] = call.temperature
         if call.user:

@@ -7,8 +7,10 @@ from __future__ import annotations
 from .answers import AnswerHandler, FollowHandler, SettleHandler
 from .base import CellmageHandler
 from .chat import CancelHandler, ChatHandler
+from .context import ContextHandler
 from .conversations import ConversationHandler, TurnHandler
-from .info import ModelsHandler, PersonasHandler, StatusHandler, UsageHandler
+from .info import ModelsHandler, PersonaHandler, PersonasHandler, StatusHandler, UsageHandler
+from .sessions import LoadHandler, SessionHandler, SessionsHandler
 
 API_PATH = "cellmage/api"
 
@@ -16,14 +18,20 @@ API_PATH = "cellmage/api"
 default_handlers: list[tuple[str, type[CellmageHandler]]] = [
     ("chat", ChatHandler),
     (r"chat/([0-9a-f]{32})/cancel", CancelHandler),
+    ("context", ContextHandler),
     (r"answers/([0-9a-f]{32})", AnswerHandler),
     (r"answers/([0-9a-f]{32})/events", FollowHandler),
     (r"answers/([0-9a-f]{32})/settle", SettleHandler),
     ("models", ModelsHandler),
     ("personas", PersonasHandler),
+    (r"personas/([^/]+)", PersonaHandler),
     ("status", StatusHandler),
     # The notebook path as the contents API takes it (slashes as written, or URL-encoded).
     (r"conversations/(.+)/turns/([^/]+)", TurnHandler),
     (r"conversations/(.+)", ConversationHandler),
     ("usage", UsageHandler),
+    # A person's saved conversations (CellMage's --save, --load, --list-sessions).
+    ("sessions", SessionsHandler),
+    (r"sessions/([^/]+)", SessionHandler),
+    (r"sessions/([^/]+)/load", LoadHandler),
 ]

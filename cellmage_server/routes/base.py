@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import os
+import posixpath
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jupyter_server._tz import utcnow
@@ -20,7 +22,11 @@ from tornado import web
 
 from ..answer.board import AnswerRecord
 from ..answer.lifecycle import AnswerService
+from ..context.assemble import Assembled, assemble
+from ..context.gather import gather
+from ..contract import ContextRequest
 from ..errors import BadRequest, CellmageError, NotFound, PayloadTooLarge, http_error
+from ..personas import NOTEBOOK_FOLDER, NotebookFolder
 from ..principal import principal
 from ..store.history import Store, conversation_path
 
@@ -96,7 +102,24 @@ class CellmageHandler(APIHandler):
         access and decide per verb, after the body was read)."""
         raise web.HTTPError(403)
 
+    _closes = False  # answered before the request was read to its end: tornado will close
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        if self._closes:
+            # Said in the answer (send_error clears headers, then comes here), so a proxy that keeps
+            # connections alive (configurable-http-proxy) does not send its next request down a
+            # socket tornado is about to close, which it would report as a 503 "server down".
+            self.set_header("Connection", "close")
+
     async def prepare(self) -> None:
+        try:
+            await self._prepare()
+        except BaseException:
+            self._closes = True  # answered in prepare: tornado has not read the body, and closes
+            raise
+
+    async def _prepare(self) -> None:
         self._transforms = [t for t in self._transforms if not isinstance(t, web.GZipContentEncoding)]
         await super().prepare()  # authenticates
         if self.request.method in ("GET", "HEAD", "OPTIONS"):
@@ -129,6 +152,7 @@ class CellmageHandler(APIHandler):
         if not self._may_drop(self._dropped):
             # Answered now, mid-body: tornado then closes the connection rather than read the rest.
             error = http_error(self._too_large(self._dropped, at_least=True))
+            self._closes = True
             self.send_error(error.status_code, exc_info=(type(error), error, None))
 
     def body(self) -> bytes:
@@ -158,6 +182,41 @@ class CellmageHandler(APIHandler):
         except ValueError as e:
             raise BadRequest(f"The conversation {raw!r} is not a notebook path: {e}.") from None
 
+    def notebook_argument(self) -> str | None:
+        """The ``?notebook=`` of a request (a notebook's path, as ``conversation`` takes it), checked."""
+        raw = self.get_query_argument("notebook", None)
+        return self.conversation_id(raw) if raw else None
+
+    def notebook_personas(self, conversation: str | None) -> NotebookFolder | None:
+        """The ``llm_personas/`` folder beside the notebook ``conversation`` (an id from
+        :meth:`conversation_id`), by the contents API's rules: inside the server's root (also
+        once symbolic links are followed) and, unless the server shows hidden files, through no
+        hidden folder. None when there is no such folder."""
+        root = getattr(self.contents_manager, "root_dir", None)
+        if conversation is None or not isinstance(root, str) or not root:
+            return None
+        relative = posixpath.join(posixpath.dirname(conversation), NOTEBOOK_FOLDER)
+        if not getattr(self.contents_manager, "allow_hidden", False) and any(
+            part.startswith(".") for part in relative.split("/")
+        ):
+            return None
+        real_root = os.path.realpath(root)
+        folder = os.path.realpath(os.path.join(real_root, *relative.split("/")))
+        if not folder.startswith(real_root.rstrip(os.sep) + os.sep) or not os.path.isdir(folder):
+            return None
+        return NotebookFolder(Path(folder), Path(real_root))
+
+    async def assembled(self, context: ContextRequest | None, conversation: str | None, cell_id: str | None) -> Assembled | None:
+        """The context an answer asked for, gathered and within its budget (context/)."""
+        if context is None:
+            return None
+        settings = self.cellmage.require_config().settings
+        asked = await gather(
+            context, settings, notebook=conversation, cell_id=cell_id, root=Path(self.contents_manager.root_dir),
+            contents_manager=self.contents_manager, shared=self.cellmage.shared,
+        )
+        return assemble(asked, settings.context, settings.limits.context_chars)
+
     def store(self) -> Store:
         state = self.cellmage
         state.require_config()
@@ -165,10 +224,16 @@ class CellmageHandler(APIHandler):
         return state.store
 
     def event_stream_headers(self) -> None:
-        """Never compressed (see prepare): compression buffers frames and breaks token-by-token delivery."""
+        """Never compressed (see prepare): compression buffers frames and breaks token-by-token
+        delivery. And every frame goes out as it is written: without TCP_NODELAY (tornado sets it
+        only as a response finishes) the kernel holds a small frame until the client acknowledges
+        the one before, and clients delay their acknowledgements by up to 40 ms (Linux) or 200 ms."""
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None and not stream.closed():
+            stream.set_nodelay(True)
 
     def visible(self, answer_id: str) -> AnswerRecord:
         """An answer this user may follow, settle or stop: any answer of a notebook cell (whoever

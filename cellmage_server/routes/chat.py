@@ -4,6 +4,7 @@ chat/{id}/cancel``: the chat endpoint's wire format over the answer lifecycle (a
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -36,13 +37,22 @@ class ChatHandler(CellmageHandler):
         conversation = self.conversation_id(request.conversation) if request.conversation else None
         earlier = []
         if conversation is not None and request.history and state.store is not None:
-            earlier = await state.store.earlier_turns(conversation, request.cell_id)
-        plan = plan_answer(request, config, state.personas, earlier, user=self.username)
+            # Without rollback the cell's own earlier turn is history too.
+            earlier = await state.store.earlier_turns(conversation, request.cell_id if request.rollback else None)
+        notebook = self.notebook_personas(conversation) if request.persona else None
+        assembled = await self.assembled(request.context, conversation, request.cell_id)
+        plan = plan_answer(
+            request, config, state.personas, earlier, user=self.username, notebook=notebook, context=assembled
+        )
         persona = plan.persona.name if plan.persona else None
+        turn_key = None
+        if not request.rollback and request.cell_id is not None:
+            turn_key = f"{request.cell_id[:40]}-r{uuid.uuid4().hex[:12]}"  # a new turn, in a cell id's shape
         ask = Ask(
             owner=self.username, alias=plan.alias, entry=config.settings.models[plan.alias],
             events=state.providers[plan.path].stream(plan.call), route="chat",
             conversation=conversation, cell_id=request.cell_id, persona=persona, prompt=request.prompt,
+            remember=request.remember, turn_key=turn_key, context=plan.context_text,
         )
         patience = config.settings.timeouts.client_behind
 
@@ -52,6 +62,7 @@ class ChatHandler(CellmageHandler):
             start = {
                 "id": answer.id, "model": plan.alias, "persona": persona,
                 "history": {"turns": plan.history_turns, "dropped": plan.history_dropped},
+                **(plan.context or {}),
             }
             answer.output.send(comment("cellmage") + frame("start", start))  # type: ignore[attr-defined]
 

@@ -1,5 +1,5 @@
-"""``GET models``, ``GET personas``, ``GET status``, ``GET usage``: what the server offers and
-what the user used (no provider details, no secrets)."""
+"""``GET models``, ``GET personas``, ``GET personas/{name}``, ``GET status``, ``GET usage``: what
+the server offers and what the user used (no provider details, no secrets)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tornado import web
 from .._version import __version__
 from ..answer.plan import HOW_TO_CONFIGURE
 from ..contract import dumps
+from ..errors import NotFound
 from .base import CellmageHandler, mapped
 
 
@@ -38,8 +39,26 @@ class PersonasHandler(CellmageHandler):
     @authorized
     @mapped
     async def get(self) -> None:
-        """The personas clients may use."""
-        self.finish(json.dumps([p.public() for p in self.cellmage.personas.all()]))
+        """The personas clients may use (``?notebook=`` adds the ``llm_personas/`` folder beside
+        that notebook)."""
+        notebook = self.notebook_personas(self.notebook_argument())
+        self.finish(json.dumps([p.public() for p in self.cellmage.personas.all(notebook)]))
+
+
+class PersonaHandler(CellmageHandler):
+    @web.authenticated
+    @authorized
+    @mapped
+    async def get(self, name: str) -> None:
+        """One persona: its system prompt and every default it sets (``?notebook=`` adds the
+        ``llm_personas/`` folder beside that notebook)."""
+        state = self.cellmage
+        notebook = self.notebook_personas(self.notebook_argument())
+        persona = state.personas.get(name, notebook)
+        if persona is None:
+            names = ", ".join(p.name for p in state.personas.all(notebook)) or "none"
+            raise NotFound(f"Unknown persona {name[:80]!r}. Personas here: {names}.")
+        self.finish(json.dumps(persona.detail()))
 
 
 class StatusHandler(CellmageHandler):

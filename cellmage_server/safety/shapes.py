@@ -17,6 +17,10 @@ import re
 
 ANSWER_ID = re.compile(r"[0-9a-f]{32}")
 CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A saved conversation: the name a person gives (``--save NAME``) and its id, that name and the
+# time (``NAME_20250507_123456``); letters, digits, ``_`` and ``-``, a letter or digit first.
+SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 
 
 def answer_id(value: object) -> str | None:
@@ -27,6 +31,16 @@ def answer_id(value: object) -> str | None:
 def cell_id(value: object) -> str | None:
     """``value`` if it is an nbformat cell id, else None."""
     return value if type(value) is str and CELL_ID.fullmatch(value) else None
+
+
+def session_name(value: object) -> str | None:
+    """``value`` if it may name a saved conversation, else None."""
+    return value if type(value) is str and SESSION_NAME.fullmatch(value) else None
+
+
+def session_id(value: object) -> str | None:
+    """``value`` if it has the shape of a saved conversation's id (or the start of one), else None."""
+    return value if type(value) is str and SESSION_ID.fullmatch(value) else None
 
 
 def cell_key(value: object) -> str | None:

@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import sessions
+from .sessions import SessionInfo
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -54,6 +57,7 @@ CREATE TABLE IF NOT EXISTS turns (
     completion_tokens INTEGER,
     cost_usd REAL,
     updated REAL NOT NULL,
+    context TEXT,                  -- the context sent with the prompt, as the provider got it
     PRIMARY KEY (conversation, cell_id)
 );
 CREATE TABLE IF NOT EXISTS ledger (
@@ -83,12 +87,13 @@ class Turn:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    context: str | None = None  # what context went with the prompt (README "Context")
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
 
 
-_TURN_COLUMNS = "cell_id, prompt, answer, model, persona, status, error, prompt_tokens, completion_tokens, cost_usd"
+_TURN_COLUMNS = "cell_id, prompt, answer, model, persona, status, error, prompt_tokens, completion_tokens, cost_usd, context"
 
 
 def totals(turns: list[Turn]) -> dict[str, Any]:
@@ -135,7 +140,11 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
+        db.executescript(sessions.SCHEMA)
         db.execute("SELECT count(*) FROM turns").fetchone()  # reads the file: corruption shows here
+        columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
+        if "context" not in columns:  # a database from before context: its turns had none
+            db.execute("ALTER TABLE turns ADD COLUMN context TEXT")
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -211,15 +220,16 @@ class Store:
         def write(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO turns (conversation, cell_id, position, prompt, answer, model, persona, status, error, "
-                "prompt_tokens, completion_tokens, cost_usd, updated) "
+                "prompt_tokens, completion_tokens, cost_usd, updated, context) "
                 "VALUES (?, ?, (SELECT coalesce(max(position), 0) + 1 FROM turns WHERE conversation = ?), "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (conversation, cell_id) DO UPDATE SET prompt = excluded.prompt, answer = excluded.answer, "
                 "model = excluded.model, persona = excluded.persona, status = excluded.status, error = excluded.error, "
                 "prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, "
-                "cost_usd = excluded.cost_usd, updated = excluded.updated",
+                "cost_usd = excluded.cost_usd, updated = excluded.updated, context = excluded.context",
                 (conversation, turn.cell_id, conversation, turn.prompt, turn.answer, turn.model, turn.persona,
-                 turn.status, turn.error, turn.prompt_tokens, turn.completion_tokens, turn.cost_usd, time.time()),
+                 turn.status, turn.error, turn.prompt_tokens, turn.completion_tokens, turn.cost_usd, time.time(),
+                 turn.context),
             )
 
         await self._run(write)
@@ -257,6 +267,27 @@ class Store:
     async def forget(self, path: str) -> None:
         """A notebook (or a folder) was deleted: a new file of that name starts a new conversation."""
         await self._run(lambda db: _forget(db, path))
+
+    # --- saved conversations (store/sessions.py), each person's own -------------------------
+
+    async def save_session(self, owner: str, name: str | None, conversation: str) -> SessionInfo:
+        """A new named copy of ``conversation`` (raises sessions.TooManySessions at the bound)."""
+        return await self._run(lambda db: sessions.save(db, owner, name, conversation))
+
+    async def replace_session(self, owner: str, session: str, conversation: str) -> SessionInfo | None:
+        return await self._run(lambda db: sessions.replace(db, owner, session, conversation))
+
+    async def matching_sessions(self, owner: str, wanted: str) -> list[str]:
+        return await self._run(lambda db: sessions.matching(db, owner, wanted))
+
+    async def load_session(self, owner: str, session: str, conversation: str) -> int:
+        return await self._run(lambda db: sessions.load(db, owner, session, conversation))
+
+    async def list_sessions(self, owner: str) -> list[SessionInfo]:
+        return await self._run(lambda db: sessions.listing(db, owner))
+
+    async def delete_session(self, owner: str, session: str) -> bool:
+        return await self._run(lambda db: sessions.delete(db, owner, session))
 
     # --- ledger ----------------------------------------------------------------------------
 

@@ -121,6 +121,16 @@ export class Asker {
       warnShape('a cell id', model.id); // answered as a turn of no cell: a re-run adds one
     }
     body.history = flags.history ?? true;
+    // CellMage's --no-history and --no-rollback (the grammar is the magic's: flags.ts)
+    if (flags.remember === false) {
+      body.remember = false;
+    }
+    if (flags.rollback === false) {
+      body.rollback = false;
+    }
+    if (flags.params) {
+      body.params = flags.params; // checked by the server (its 400 says which may not be set)
+    }
     const chosen = {
       model: flags.model ?? (prefs.model || undefined),
       persona: flags.persona ?? (prefs.persona || undefined),

@@ -56,13 +56,44 @@ export interface IEnding {
   error_code?: string | null;
   error_message?: string | null;
   stopped?: boolean;
+  /** What context went (contextSummary). */
+  context?: string | null;
 }
 
 const given = (v: number | null | undefined): v is number => v !== null && v !== undefined;
 
-/** model · tokens in → out · cost when known · time. */
+/** One item of `start`'s `context` (what of the notebook went with the prompt). */
+export interface IContextItem {
+  kind: string;
+  name?: string;
+  n?: number;
+  chars?: number;
+}
+
+const size = (chars: number): string => (chars < 1000 ? `${chars} B` : `${(chars / 1000).toFixed(1)} KB`);
+
+/** What context went, in a few words: "3 cells, df (1.2 KB), error" (context_summary in ending.py). */
+export function contextSummary(report: readonly IContextItem[] | null | undefined): string {
+  const words: string[] = [];
+  for (const item of report ?? []) {
+    if (item.kind === 'cells') {
+      const n = item.n ?? 0;
+      words.push(`${n} cell${n !== 1 ? 's' : ''}`);
+    } else if (item.kind === 'error') {
+      words.push('error');
+    } else if (item.name) {
+      words.push(`${item.name} (${size(item.chars ?? 0)})`);
+    }
+  }
+  return words.join(', ');
+}
+
+/** model · context when some went · tokens in → out · cost when known · time. */
 export function statusLine(e: IEnding): string {
   const parts = [e.model || 'unknown model'];
+  if (e.context) {
+    parts.push(e.context);
+  }
   if (given(e.prompt_tokens) || given(e.completion_tokens)) {
     parts.push(`${given(e.prompt_tokens) ? e.prompt_tokens : '?'} → ${given(e.completion_tokens) ? e.completion_tokens : '?'} tokens`);
   }
@@ -106,7 +137,10 @@ export function errorLine(e: IEnding, partial = false): string {
 
 /** Plain text inside Markdown: every ASCII punctuation character escaped, TeX commands broken. */
 export function escapeText(text: string): string {
-  return breakTex(text.split(/\s+/).filter(Boolean).join(' ')).replace(/([!-/:-@[-`{-~])/g, '\\$1');
+  // ASCII punctuation but brackets and parentheses: escaped, "\\(" and "\\[" would open math.
+  const escaped = breakTex(text.split(/\s+/).filter(Boolean).join(' ')).replace(/([!-'*-/:-@\\^-`{-~])/g, '\\$1');
+  // A backslash shows as one, then a zero-width space: "\\(" in the text must not open math either.
+  return escaped.replace(/\\\\/g, '\\\\\u200b').replace(/\[/g, '&#91;').replace(/\]/g, '&#93;');
 }
 
 /** What follows the answer, in paragraphs of their own: the Stopped marker; then the error,

@@ -7,9 +7,14 @@ export const MAGIC = '%%llm';
 
 export const USAGE =
   'usage: %%llm [-m MODEL] [-t TEMPERATURE] [-p PERSONA] [--max-tokens N] ' +
-  '[--stream | --no-stream] [--no-history] [-o NAME]';
+  '[--stream | --no-stream] [--no-history] [--alone] [--no-rollback] [--param KEY VALUE] [-o NAME] ' +
+  '[--cells N] [--error] [--var NAME] [--snippet NAME] [--sys-snippet NAME]';
 
-type Kind = 'str' | 'float' | 'int' | 'true' | 'false';
+/** A parameter's name, as the wire contract spells fields (the server says which it accepts). */
+const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/; // no leading "_": never __proto__
+
+/** 'list': takes a value, and may be given again (each value is kept, in order); 'pair': a key and a value. */
+type Kind = 'str' | 'float' | 'int' | 'list' | 'pair' | 'true' | 'false';
 
 interface IFlag {
   names: string[];
@@ -26,8 +31,17 @@ const FLAGS: IFlag[] = [
   { names: ['--max-tokens'], dest: 'max_tokens', kind: 'int', lo: 1 },
   { names: ['--stream'], dest: 'stream', kind: 'true' },
   { names: ['--no-stream'], dest: 'stream', kind: 'false' },
-  { names: ['--no-history'], dest: 'history', kind: 'false' },
-  { names: ['-o', '--output'], dest: 'output', kind: 'str' }
+  { names: ['--no-history'], dest: 'remember', kind: 'false' },
+  { names: ['--alone'], dest: 'history', kind: 'false' },
+  { names: ['--no-rollback'], dest: 'rollback', kind: 'false' },
+  { names: ['--param'], dest: 'params', kind: 'pair' },
+  { names: ['-o', '--output'], dest: 'output', kind: 'str' },
+  // Context: what of the notebook the answer sees (README "Context").
+  { names: ['--cells'], dest: 'cells', kind: 'int', lo: 1, hi: 100 },
+  { names: ['--error'], dest: 'error', kind: 'true' },
+  { names: ['--var'], dest: 'vars', kind: 'list' },
+  { names: ['--snippet'], dest: 'snippets', kind: 'list' },
+  { names: ['--sys-snippet'], dest: 'sys_snippets', kind: 'list' }
 ];
 
 /** What a flag line set; absent keys were not given. */
@@ -38,7 +52,15 @@ export interface ICellFlags {
   max_tokens?: number;
   stream?: boolean;
   history?: boolean;
+  remember?: boolean;
+  rollback?: boolean;
+  params?: Record<string, unknown>;
   output?: string;
+  cells?: number;
+  error?: boolean;
+  vars?: string[];
+  snippets?: string[];
+  sys_snippets?: string[];
 }
 
 /** A flag line that cannot be read; the message ends with the usage line. */
@@ -94,12 +116,29 @@ function isIdentifier(text: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(text);
 }
 
+/**
+ * A parameter's value as written: a JSON number, `true`/`false` or array is that value; anything
+ * else is the text itself (`--param stop END`). The same as flags.py's param_value.
+ */
+export function paramValue(raw: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? value : raw;
+  }
+  return typeof value === 'boolean' || Array.isArray(value) ? value : raw;
+}
+
 function convert(flag: IFlag, name: string, raw: string): string | number {
-  if (flag.kind === 'str') {
+  if (flag.kind === 'str' || flag.kind === 'list') {
     if (!raw || raw.startsWith('-')) {
       throw new FlagError(`${name} needs a value`);
     }
-    if (flag.dest === 'output' && !isIdentifier(raw)) {
+    if ((flag.dest === 'output' || flag.dest === 'vars') && !isIdentifier(raw)) {
       throw new FlagError(`${name} needs a Python variable name, not '${raw}'`);
     }
     return raw;
@@ -139,6 +178,18 @@ export function parseFlags(line: string): ICellFlags {
         throw new FlagError(`${name} takes no value`);
       }
       flags[flag.dest] = flag.kind === 'true';
+    } else if (flag.kind === 'pair') {
+      if (inline !== null || i + 2 >= words.length) {
+        throw new FlagError(`${name} needs a name and a value (--param top_p 0.9)`);
+      }
+      const key = words[i + 1];
+      if (!PARAM_NAME.test(key)) {
+        throw new FlagError(`${name} needs a parameter name, not '${key}'`);
+      }
+      const params = (flags[flag.dest] as Record<string, unknown> | undefined) ?? {};
+      params[key] = paramValue(words[i + 2]);
+      flags[flag.dest] = params;
+      i += 2;
     } else {
       let raw: string;
       if (inline !== null) {
@@ -148,7 +199,8 @@ export function parseFlags(line: string): ICellFlags {
       } else {
         throw new FlagError(`${name} needs a value`);
       }
-      flags[flag.dest] = convert(flag, name, raw);
+      const value = convert(flag, name, raw);
+      flags[flag.dest] = flag.kind === 'list' ? [...((flags[flag.dest] as string[]) ?? []), value] : value;
     }
     given.push(name);
   }

@@ -39,3 +39,17 @@ test('the answer built in steps is the answer built at once', async () => {
     assert.deepEqual(await answerBundleInSteps(text, e, [], 'abc'), answerBundle(text, e, [], 'abc'));
   }
 });
+
+import { contextSummary, IContextItem } from '../src/ending';
+
+const summaries = (
+  JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'tests', 'ending_cases.json'), 'utf-8')) as {
+    context_summaries: { report: IContextItem[]; expected: string }[];
+  }
+).context_summaries;
+
+for (const c of summaries) {
+  test(`what context went: ${c.expected || 'none'}`, () => {
+    assert.equal(contextSummary(c.report), c.expected);
+  });
+}

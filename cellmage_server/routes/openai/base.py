@@ -84,13 +84,20 @@ class V1Handler(CellmageHandler):
             await super().prepare()
         except web.HTTPError as e:
             if e.status_code == 403 and not self.current_user:
-                # 401, as OpenAI answers a wrong key: the SDKs raise AuthenticationError for it.
-                raise web.HTTPError(401, _UNKNOWN) from None
+                raise self._unknown() from None
             raise
         if not self.current_user:
             # Every verb, GET too: jupyter-server may leave it to @web.authenticated, whose 403
             # the SDKs would take for a permission error.
-            raise web.HTTPError(401, _UNKNOWN)
+            raise self._unknown()
+
+    def _unknown(self) -> web.HTTPError:
+        """401, as OpenAI answers a wrong key (the SDKs raise AuthenticationError for it); but 403
+        for a user JupyterHub knows and does not let onto this server, which its identity provider
+        marks by replacing ``redirect`` with a 403 (jupyterhub/singleuser/extension.py)."""
+        if "redirect" in vars(self):
+            return web.HTTPError(403, "This server belongs to another user; use your own.")
+        return web.HTTPError(401, _UNKNOWN)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -107,7 +114,7 @@ class V1Handler(CellmageHandler):
         return config.settings.openai_endpoint.max_body_bytes if config else super().body_limit()
 
     def refuse_unknown(self) -> None:
-        raise web.HTTPError(401, _UNKNOWN)
+        raise self._unknown()
 
     def check_body(self) -> dict[str, Any]:
         return fields.decode(self.body())

@@ -1,4 +1,6 @@
-"""The routes under ``{base_url}cellmage/v1/``: OpenAI's wire format for the libraries in kernels.
+"""The routes under ``{base_url}cellmage/v1/``: OpenAI's wire formats for the libraries in kernels.
+``chat/completions`` and ``responses`` are two of the three wire formats over one answer
+lifecycle (answer/lifecycle.py; the chat endpoint is the third), thin over answering.py.
 
 Every verb is authenticated: with the server's scoped key (``Authorization: Bearer <key>``, see
 scoped_key.py) or with ordinary Jupyter credentials (token header, cookie + XSRF); see base.py.
@@ -8,6 +10,7 @@ Errors come in OpenAI's shape (errors.py). After a stream has started, an error 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -15,52 +18,25 @@ from typing import Any
 
 from tornado import web
 
-from ...answer.lifecycle import Answer, Ask, Finished
-from ...answer.outputs import Discard, SocketOutput
-from ...config import LoadedConfig
+from ...answer.lifecycle import Ask, Finished
+from ...answer.outputs import Discard
 from ...contract import ProviderEvent, Usage
 from ...errors import CellmageError, NotFound, UpstreamError
 from ...providers import passthrough as upstream
 from . import fields
+from .answering import AnswerRoute, FrameOutput, encoded
 from .base import DROPPED_HEADER, V1Handler, authorized_or_scoped, openai_mapped
 from .errors import ModelNotFound, stream_error
 from .fields import Translated
-from .wire import DONE, PING, Assembler, frames_to_chunks
+from .not_served import not_served
+from .responses_fields import responses_request
+from .responses_wire import ResponseBuilder
+from .wire import DONE, Assembler, frames_to_chunks
 
 log = logging.getLogger(__name__)
 
 
-class FrameOutput(SocketOutput):
-    """A streamed answer's frames, with back-pressure (the relay stops reading the provider while
-    the client is ``limits.stream_buffer_bytes`` behind). The 200 and its headers go with the first
-    frame, so an error the provider answers before any chunk keeps its own status (a 429 stays a
-    429)."""
-
-    def __init__(self, handler: V1Handler, dropped: tuple[str, ...]) -> None:
-        super().__init__(handler)
-        self._v1 = handler
-        self._dropped = dropped
-        self.started = False
-
-    def send(self, data: bytes) -> None:
-        if not self.started:
-            self.started = True
-            self._v1.set_status(200)
-            self._v1.event_stream_headers()
-            if self._dropped:
-                self._v1.set_header(DROPPED_HEADER, ", ".join(self._dropped))
-        super().send(data)
-
-    def text(self, frames: str) -> None:
-        self.send(frames.encode())
-
-    def ping(self) -> None:
-        self.send(PING)
-
-
-class ChatCompletionsHandler(V1Handler):
-    _answer: Answer | None = None
-
+class ChatCompletionsHandler(AnswerRoute):
     @web.authenticated
     @authorized_or_scoped
     @openai_mapped
@@ -68,8 +44,10 @@ class ChatCompletionsHandler(V1Handler):
         """OpenAI Chat Completions: streamed as ``chat.completion.chunk`` events, or whole."""
         config = self.cellmage.require_config()
         request = fields.chat_request(self.check_body(), config.settings, self.username)
+        # A whole answer needs the usage chunk too: it is the answer's "usage".
+        events = self.provider_events(request, config, include_usage=request.include_usage or not request.stream)
         ask = Ask(
-            owner=self.username, alias=request.alias, entry=request.entry, events=self._events(request, config),
+            owner=self.username, alias=request.alias, entry=request.entry, events=events,
             route="openai chat", on_board=False, redact_text=False, keep_text=not request.stream,
         )
         if request.stream:
@@ -80,41 +58,15 @@ class ChatCompletionsHandler(V1Handler):
             self._answer = self.answers.begin(ask, Discard())
             await self._answer.run(deliver=lambda finished: self._answer_whole(request, finished))
 
-    def _events(self, request: Translated, config: LoadedConfig) -> AsyncIterator[ProviderEvent]:
-        call = self.provider_call(request, config)
-        # A whole answer needs the usage chunk too: it is the answer's "usage".
-        include_usage = request.include_usage or not request.stream
-        provider = self.cellmage.providers[request.entry.path]
-        if request.entry.path == "openai":
-            return upstream.lean_chunks(
-                provider.client, call, request.body, include_usage=include_usage, secrets=config.secret_values()
-            )
-        return upstream.litellm_chunks(
-            provider, call, request.body, include_usage=include_usage,
-            connect_timeout=config.settings.timeouts.connect,
-        )
-
     async def _end_stream(self, output: FrameOutput, finished: Finished) -> bool:
-        """Write the last event; whether the client got it (one that does not read within
-        ``timeouts.client_behind`` is disconnected, so its answer is not held)."""
+        """Write the last event; whether the client got it."""
         if finished.silent:
             return False  # the client is gone
         error = finished.outcome.error
         if error is not None and not output.started:
             raise error  # nothing sent yet: the error keeps its status
-        if error is not None:
-            output.send(b"data: " + json.dumps(stream_error(error)).encode() + b"\n\n")
-        else:
-            output.send(DONE)
-        try:
-            await asyncio.wait_for(output.drained(0), self.cellmage.require_config().settings.timeouts.client_behind)
-        except asyncio.TimeoutError:
-            self.request.connection.close()
-            return False
-        if output.gone:
-            return False
-        self.finish()
-        return True
+        last = DONE if error is None else b"data: " + json.dumps(stream_error(error)).encode() + b"\n\n"
+        return await self.write_end(output, [last])
 
     def _answer_whole(self, request: Translated, finished: Finished) -> bool:
         if finished.silent:
@@ -125,16 +77,65 @@ class ChatCompletionsHandler(V1Handler):
         assembler = Assembler()
         for chunk in frames_to_chunks(outcome.text):
             assembler.add(chunk)
-        if request.dropped:
-            self.set_header(DROPPED_HEADER, ", ".join(request.dropped))
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(assembler.result(), ensure_ascii=False))
+        self.write_whole(request, json.dumps(assembler.result(), ensure_ascii=False))
         return True
 
-    def on_connection_close(self) -> None:
-        if self._answer is not None:
-            self._answer.cancel(silent=True)
-        super().on_connection_close()
+
+class ResponsesHandler(AnswerRoute):
+    @web.authenticated
+    @authorized_or_scoped
+    @openai_mapped
+    async def post(self) -> None:
+        """OpenAI Responses, stateless: translated to chat completions for the provider and back,
+        streamed as Responses events or whole."""
+        config = self.cellmage.require_config()
+        request = responses_request(self.check_body(), config.settings, self.username)
+        builder = ResponseBuilder(request.alias, request.echo, streaming=request.stream)
+        ask = Ask(
+            owner=self.username, alias=request.alias, entry=request.entry,
+            events=translated(self.provider_events(request, config, include_usage=True), builder),
+            route="openai responses", on_board=False, redact_text=False, keep_text=False,
+        )
+        if request.stream:
+            output = FrameOutput(self, request.dropped)
+            self._answer = self.answers.begin(ask, output)
+            await self._answer.run(deliver=lambda finished: self._end_stream(output, builder, finished))
+        else:
+            self._answer = self.answers.begin(ask, Discard())
+            await self._answer.run(deliver=lambda finished: self._answer_whole(request, builder, finished))
+
+    async def _end_stream(self, output: FrameOutput, builder: ResponseBuilder, finished: Finished) -> bool:
+        if finished.silent:
+            return False
+        outcome = finished.outcome
+        if outcome.error is not None and not output.started:
+            raise outcome.error  # nothing sent yet: the error keeps its status
+        error = stream_error(outcome.error)["error"] if outcome.error is not None else None
+        pieces = builder.end(outcome.finish_reason, outcome.usage, error)
+        return await self.write_end(output, (encoded(piece) for piece in pieces))
+
+    def _answer_whole(self, request: Translated, builder: ResponseBuilder, finished: Finished) -> bool:
+        if finished.silent:
+            return False
+        outcome = finished.outcome
+        if outcome.error is not None:
+            raise outcome.error
+        self.write_whole(request, json.dumps(builder.response(outcome.finish_reason, outcome.usage), ensure_ascii=False))
+        return True
+
+
+async def translated(chunks: AsyncIterator[ProviderEvent], builder: ResponseBuilder) -> AsyncIterator[ProviderEvent]:
+    """The provider's chat chunks as Responses events (a whole answer: the chunks as they came, so
+    the relay counts them against ``limits.max_answer_bytes``; the builder keeps the answer)."""
+    async with contextlib.aclosing(chunks):  # closing this closes the provider request
+        async for event in chunks:
+            if type(event) is str:
+                frames = builder.feed(event)
+                if builder.streaming:
+                    if frames:
+                        yield frames
+                    continue
+            yield event
 
 
 class EmbeddingsHandler(V1Handler):
@@ -222,17 +223,15 @@ class ModelHandler(V1Handler):
 
 
 class NotServedHandler(V1Handler):
-    """Any other OpenAI route (the Responses API, legacy completions, files, ...): a 404 that says
-    what is served, so a library's error names the route rather than failing to parse a page."""
+    """Any other OpenAI route (stored responses, legacy completions, files, ...): a 404 that says
+    what is served and what to use instead (not_served.py), so a library's error names the route
+    rather than failing to parse a page."""
 
     @web.authenticated
     @authorized_or_scoped
     @openai_mapped
     async def get(self, route: str) -> None:
-        raise NotFound(
-            f"cellmage/v1/{route} is not served here: this endpoint serves chat/completions, "
-            "embeddings and models of OpenAI's API."
-        )
+        raise NotFound(not_served(route))
 
     post = delete = get
 
@@ -240,6 +239,7 @@ class NotServedHandler(V1Handler):
 # Routes as data: (pattern under cellmage/v1, handler).
 default_handlers: list[tuple[str, type[V1Handler]]] = [
     ("chat/completions", ChatCompletionsHandler),
+    ("responses", ResponsesHandler),
     ("embeddings", EmbeddingsHandler),
     ("models", ModelsHandler),
     (r"models/([^/]+)", ModelHandler),
