@@ -124,3 +124,73 @@ export async function onTop(locator: Locator): Promise<boolean> {
     return hit !== null && (hit === element || element.contains(hit));
   });
 }
+
+/* What an answer's layout is measured by (answer-layout.spec.ts, notebook7-workflow.spec.ts). */
+
+export const MATH = 'Energy $|\\alpha|^2$ and the index $x_i$ of a sum.';
+export const CODE = 'for i in range(3):\n    print(i)  # kept: four spaces';
+export const LAYOUT = `${MATH}\n\n\`\`\`python\n${CODE}\n\`\`\`\n\nAfter the code.`;
+
+export interface IScript {
+  /** The script's top minus its base's top, and bottom minus bottom (px). */
+  top: number;
+  bottom: number;
+}
+
+export interface ILayout {
+  fontSize: string;
+  sup: IScript;
+  sub: IScript;
+  /** The code block: its margins and the gap to the paragraph after it. */
+  pre: { marginTop: string; marginBottom: string; gap: number; whiteSpace: string; highlighted: number; text: string };
+}
+
+/** Where math and the code block land in a rendered Markdown container. */
+export async function layout(scope: Locator): Promise<ILayout> {
+  await expect(scope.locator('mjx-container').first()).toBeVisible({ timeout: 20000 });
+  return scope.evaluate(root => {
+    const script = (selector: string) => {
+      const element = root.querySelector(selector)!;
+      const base = element.firstElementChild!.getBoundingClientRect();
+      const s = element.querySelector(':scope > mjx-script')!.getBoundingClientRect();
+      return { top: s.top - base.top, bottom: s.bottom - base.bottom };
+    };
+    const pre = root.querySelector('pre')!;
+    const style = getComputedStyle(pre);
+    const next = pre.nextElementSibling!.getBoundingClientRect();
+    return {
+      fontSize: getComputedStyle(root.querySelector('mjx-container')!).fontSize,
+      sup: script('mjx-msup'),
+      sub: script('mjx-msub'),
+      pre: {
+        marginTop: style.marginTop,
+        marginBottom: style.marginBottom,
+        gap: Math.round(next.top - pre.getBoundingClientRect().bottom),
+        whiteSpace: getComputedStyle(pre.querySelector('code') ?? pre).whiteSpace,
+        highlighted: pre.querySelectorAll('code span[class]').length,
+        text: (pre.querySelector('code') ?? pre).textContent ?? ''
+      }
+    };
+  });
+}
+
+/** The answer's layout is the Markdown cell's, within a pixel. */
+export function expectSameLayout(answer: ILayout, cell: ILayout): void {
+  expect(answer.fontSize).toBe(cell.fontSize);
+  for (const key of ['sup', 'sub'] as const) {
+    expect(Math.abs(answer[key].top - cell[key].top)).toBeLessThanOrEqual(1);
+    expect(Math.abs(answer[key].bottom - cell[key].bottom)).toBeLessThanOrEqual(1);
+  }
+  // A superscript is raised above its base's bottom, a subscript lowered below its base's top
+  expect(answer.sup.bottom).toBeLessThan(-2);
+  expect(answer.sub.top).toBeGreaterThan(2);
+  expect(answer.pre.marginTop).toBe(cell.pre.marginTop);
+  expect(answer.pre.marginBottom).toBe(cell.pre.marginBottom);
+  expect(Math.abs(answer.pre.gap - cell.pre.gap)).toBeLessThanOrEqual(1);
+  expect(answer.pre.gap).toBeGreaterThan(4);
+  expect(answer.pre.whiteSpace).toMatch(/^pre/);
+  expect(answer.pre.text).toBe(cell.pre.text);
+  expect(answer.pre.text.replace(/\n$/, '')).toBe(CODE);
+  expect(answer.pre.highlighted).toBe(cell.pre.highlighted);
+  expect(answer.pre.highlighted).toBeGreaterThan(0);
+}

@@ -154,6 +154,26 @@ test.describe('Prompt cells and the run commands', () => {
     expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.widgets[1].model.executionCount)).toBeNull();
   });
 
+  test('Restart & Run All answers a prompt cell between code cells, with a fresh kernel', async ({ page, request, tmpPath }) => {
+    await script(request, { chunks: ['Once.'] }, { chunks: ['Twice.'] });
+    await openNotebook(page, request, tmpPath, [code('n = 1'), code('Say once.', 'p', PROMPT), code('print(n + 1)')]);
+    await page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:run-all-cells'));
+    await expect(cells(page).nth(2)).toContainText('2', { timeout: 30000 });
+    await expect(cells(page).nth(1).locator('.jp-cellmage-Answer')).toContainText('Once.');
+
+    void page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:restart-run-all'));
+    await page.locator('.jp-Dialog').getByRole('button', { name: 'Confirm Kernel Restart' }).click();
+
+    await expect(cells(page).nth(1).locator('.jp-cellmage-Answer')).toContainText('Twice.', { timeout: 30000 });
+    await expect(cells(page).nth(2).locator('.jp-InputPrompt')).toContainText('[2]', { timeout: 30000 });
+    const counts = await page.evaluate(() =>
+      (window as any).jupyterapp.shell.currentWidget.content.widgets.map((c: any) => c.model.executionCount)
+    );
+    expect(counts).toEqual([1, null, 2]); // the kernel started afresh and ran the code cells only
+    await expect(page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
+    expect(await received(request)).toHaveLength(2);
+  });
+
   test('without a kernel, Run All answers the prompt cells and a %%llm cell, and asks for no kernel', async ({
     page,
     request,
