@@ -11,7 +11,8 @@ import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { markPrompt } from './cells';
-import { answerBundleInSteps, endingFromEvents, IEnding, IStreamEnd, liveMarker } from './ending';
+import { ContextRefused, pageContext } from './context';
+import { answerBundleInSteps, contextSummary, endingFromEvents, IEnding, IStreamEnd, liveMarker } from './ending';
 import { FlagError, splitCell } from './flags';
 import { LiveAnswer, liveAnswers } from './live';
 import { AnswerOutput, IAnswerMeta } from './output';
@@ -112,6 +113,19 @@ export class Asker {
     if (options.mark) {
       markPrompt(model);
     }
+    // What of the notebook goes with it (--cells, --error, --snippet): the page's cells as shown
+    let context;
+    try {
+      const cells = panel.content.widgets.map(c => c.model.toJSON());
+      context = pageContext(flags, cells, panel.content.widgets.indexOf(cell));
+    } catch (error) {
+      if (!(error instanceof ContextRefused)) {
+        throw error;
+      }
+      output.begin();
+      output.problem(error.message);
+      return false;
+    }
     // The notebook is the conversation, the cell its turn (shared with the %%llm magic).
     const body: Record<string, unknown> = { prompt, stream: true, conversation: panel.context.path };
     const id = cellId(model.id);
@@ -121,6 +135,9 @@ export class Asker {
       warnShape('a cell id', model.id); // answered as a turn of no cell: a re-run adds one
     }
     body.history = flags.history ?? true;
+    if (context !== undefined) {
+      body.context = context;
+    }
     // CellMage's --no-history and --no-rollback (the grammar is the magic's: flags.ts)
     if (flags.remember === false) {
       body.remember = false;
@@ -171,6 +188,7 @@ export class Asker {
           } else if (event === 'start') {
             meta.model = ending.model = data.model;
             meta.persona = data.persona;
+            ending.context = contextSummary(data.context) || null; // said in the status line
             // The cell gets the answer's placeholder once; this page's renderer and every other
             // page's follow the answer by its id until the stored answer replaces it.
             answer = liveAnswers.local(data.id, model.id, data.model, !live);

@@ -12,7 +12,7 @@ import { Clipboard } from '@jupyterlab/apputils';
 import { Cell } from '@jupyterlab/cells';
 import { addBelowIcon, checkIcon, copyIcon, LabIcon, pasteIcon } from '@jupyterlab/ui-components';
 
-import { cellOf, ICellContext, isMagicCell, isPromptCell } from './cells';
+import { cellOf, ICellContext, isMagicCell, isPromptCell, METADATA_KEY } from './cells';
 
 /** A code block of an answer: its text and the language its fence named. */
 export interface ICodeBlock {
@@ -79,6 +79,11 @@ export function replaceAction(id: string, label: string, target: (context: ICode
  * when it is plain code (not a prompt itself). */
 function cellAbove({ where }: ICodeActionContext): Cell | null {
   if (where === null || !(isPromptCell(where.cell.model) || isMagicCell(where.cell.model))) {
+    return null;
+  }
+  // JSON boundary: an explaining prompt names its failing cell (explain.ts), which it replaces instead
+  const meta = where.cell.model.getMetadata(METADATA_KEY) as any;
+  if (meta !== null && typeof meta === 'object' && meta.target !== undefined) {
     return null;
   }
   const widgets = where.panel.content.widgets;

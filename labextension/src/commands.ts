@@ -12,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 
 import { Asker, describeFailure, ICellmageSettings } from './ask';
 import { isPromptCell, unmarkPrompt } from './cells';
+import { hasError, insertExplainCell } from './explain';
 import { escapeText } from './ending';
 import { askIcon } from './icons';
 import { liveAnswers } from './live';
@@ -30,6 +31,7 @@ export namespace CommandIDs {
   export const chooseModel = 'cellmage:choose-model';
   export const showStatus = 'cellmage:show-status';
   export const runAsCode = 'cellmage:run-as-code';
+  export const explainError = 'cellmage:explain-error';
 }
 
 function textBody(text: string): Widget {
@@ -78,6 +80,14 @@ export async function askOrStop(asker: Asker, panel: NotebookPanel, cell: Cell):
     return;
   }
   await asker.ask(panel, cell, { mark: true });
+}
+
+/** Insert a prompt cell below the failing `cell` that asks to explain its error, and ask it. */
+export async function explainError(asker: Asker, panel: NotebookPanel, cell: Cell): Promise<void> {
+  const prompt = insertExplainCell(panel, cell);
+  if (prompt !== null) {
+    await asker.ask(panel, prompt);
+  }
 }
 
 export function registerCommands(
@@ -139,6 +149,22 @@ export function registerCommands(
       const cell = activeCodeCell();
       if (cell) {
         unmarkPrompt(cell.model);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.explainError, {
+    label: 'CellMage: Explain This Error',
+    caption: "Ask the LLM, in a new cell below, to explain this cell's error and fix its code",
+    isEnabled: () => {
+      const cell = activeCodeCell();
+      return cell !== null && hasError(cell);
+    },
+    execute: async () => {
+      const cell = activeCodeCell();
+      const panel = tracker.currentWidget;
+      if (cell && panel && hasError(cell)) {
+        await explainError(asker, panel, cell);
       }
     }
   });

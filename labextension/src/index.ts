@@ -6,9 +6,10 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { Asker, ICellmageSettings } from './ask';
 import { cellHooks, isPromptCell, panelOf, setTracker } from './cells';
-import { answering, askOrStop, CommandIDs, registerCommands } from './commands';
+import { answering, askOrStop, CommandIDs, explainError, registerCommands } from './commands';
 import { addControls } from './control';
 import { executorPlugin, promptRunner } from './executor';
+import { addExplainButtons, registerExplainActions } from './explain';
 import { liveAnswers, liveSettings } from './live';
 import { setImageOrigins } from './render';
 import { IStatus, requestAPI } from './request';
@@ -65,6 +66,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       .then(status => setImageOrigins(status.image_origins ?? []))
       .catch(() => undefined);
 
+    registerExplainActions();
     registerCommands(app, tracker, asker, () => current, async model => {
       if (loaded) {
         await loaded.set('model', model);
@@ -78,6 +80,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         running: cell => answering(asker, cell),
         toggle: (p, cell) => void askOrStop(asker, p, cell)
       });
+      // Every error output's "Explain this error"
+      addExplainButtons(panel, cell => void explainError(asker, panel, cell));
       asker.changed.connect(refresh);
       liveAnswers.cellsChanged.connect(refresh);
       panel.disposed.connect(() => {
@@ -92,6 +96,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       CommandIDs.run,
       CommandIDs.stop,
       CommandIDs.runAsCode,
+      CommandIDs.explainError,
       CommandIDs.showConversation,
       CommandIDs.clearConversation,
       CommandIDs.chooseModel,
