@@ -258,6 +258,53 @@ async def added_ttft(port: int, fake_port: int, rounds: int) -> tuple[list[float
     return via, straight
 
 
+def _notebook_of_20_cells() -> dict:
+    """A notebook as an analysis looks: 20 code cells of pandas-style code with text outputs (one
+    a traceback), and the cell that asks."""
+    cells = []
+    for i in range(20):
+        source = (
+            f"# step {i}: load, clean and summarise\nimport pandas as pd\n"
+            f"frame_{i} = pd.read_csv('data/part_{i}.csv', parse_dates=['when'])\n"
+            f"frame_{i} = frame_{i}.dropna(subset=['value']).query('value > 0')\n"
+            f"summary_{i} = frame_{i}.groupby('region')['value'].agg(['mean', 'std', 'count'])\nsummary_{i}"
+        )
+        table = "\n".join(f"region_{r}  {r * 1.5 + i:.3f}  {r * 0.2:.3f}  {100 + r}" for r in range(12))
+        outputs = [{"output_type": "execute_result", "execution_count": i + 1, "metadata": {},
+                    "data": {"text/plain": "          mean     std  count\nregion\n" + table}}]
+        if i == 19:
+            outputs = [{"output_type": "error", "ename": "KeyError", "evalue": "'value'",
+                        "traceback": ["KeyError Traceback (most recent call last)", "Cell In[20], line 3",
+                                      "KeyError: 'value'"]}]
+        cells.append({"cell_type": "code", "id": f"cell-{i:02d}", "metadata": {}, "execution_count": i + 1,
+                      "source": source, "outputs": outputs})
+    cells.append({"cell_type": "code", "id": "ask", "metadata": {}, "execution_count": None, "source": "", "outputs": []})
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+
+
+async def context_added_ttft(port: int, rounds: int) -> tuple[list[float], list[float], str | None]:
+    """Time to first token for the same ask with and without ``--cells 20`` (the server reads the
+    20 cells from the saved notebook), interleaved (ms). The third value says why there is none."""
+    body = json.dumps({"type": "notebook", "content": _notebook_of_20_cells()}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/contents/analysis.ipynb", data=body, method="PUT",
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+    ask = {"prompt": "chunks=3 interval=0", "conversation": "analysis.ipynb", "cell_id": "ask"}
+    plain, with_cells = [], []
+    for i in range(rounds + 5):
+        a = await stream(port, CHAT, ask, token=TOKEN)
+        b = await stream(port, CHAT, {**ask, "context": {"cells": 20}}, token=TOKEN)
+        if a.error or b.error:
+            return [], [], f"not measured: {a.error or b.error} (a server without context)"
+        if i >= 5:
+            plain.append((a.first_text - a.sent) * 1000)
+            with_cells.append((b.first_text - b.sent) * 1000)
+    return plain, with_cells, None
+
+
 async def disconnect_latency(port: int, fake_port: int, rounds: int) -> list[float]:
     """Client hangs up mid-answer -> the provider sees its connection closed (ms)."""
     ids, closed = [], {}
@@ -351,6 +398,7 @@ def main() -> None:
             lean_burst = asyncio.run(cpu_per_1000_chunks(proc, port, repeats, 0))
             via, straight = asyncio.run(added_ttft(port, fake_port, rounds))
             sdk_via, sdk_straight = asyncio.run(sdk_added_ttft(port, fake_port, rounds))
+            no_context, with_context, context_missing = asyncio.run(context_added_ttft(port, rounds))
             gap_via, gap_direct, gap_errors = asyncio.run(paced_gaps(port, fake_port, 200, 1 if args.quick else 3))
             lean_cut = asyncio.run(disconnect_latency(port, fake_port, 5 if args.quick else 20))
             lean_cap = asyncio.run(
@@ -403,6 +451,12 @@ def main() -> None:
             "added time to first token, openai SDK through cellmage/v1",
             f"{med(sdk_via) - med(sdk_straight):.2f} ms (through {med(sdk_via):.2f}, direct {med(sdk_straight):.2f})",
             "< 3 ms",
+        ),
+        (
+            "added time to first token, 20 cells of context (--cells 20) vs none",
+            context_missing
+            or f"{med(with_context) - med(no_context):.2f} ms (with {med(with_context):.2f}, without {med(no_context):.2f})",
+            "a few ms",
         ),
         ("time to first token, first request of a fresh server", summary(first, "ms"), "≤ 300 ms"),
         ("RSS added by the extension (OpenAI-compatible models only)", summary(rss, "MB"), "≤ 40 MB"),

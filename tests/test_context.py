@@ -93,6 +93,22 @@ async def test_a_cell_not_saved_yet_gets_the_last_code_cells_and_says_so(api, fa
     assert "not in the notebook yet" in sent and "total = df.a.sum() / 0" in sent
 
 
+@pytest.mark.parametrize(
+    "content,words",
+    [(None, "No such file"), ("not json {", "not a notebook"), ("[1, 2]", "not a notebook"), ('"' * 1, "not a notebook")],
+    ids=["missing", "not JSON", "a JSON list", "broken"],
+)
+async def test_cells_of_a_notebook_that_cannot_be_read_are_a_400_that_says_so(api, fake_upstream, jp_root_dir, content, words):
+    (jp_root_dir / "study").mkdir(exist_ok=True)
+    if content is not None:
+        (jp_root_dir / NB).write_text(content)
+    response = await api.post("chat", {"prompt": "?", "stream": False, "conversation": NB, "cell_id": "ask",
+                                       "context": {"cells": 1}})
+    assert response.status_code == 400, response.text
+    assert "--cells cannot read the notebook" in response.json()["message"] and words in response.json()["message"]
+    assert fake_upstream.received == []
+
+
 async def test_the_pages_own_cells_go_as_the_page_sent_them(api, fake_upstream):
     page = [{"source": "x = 1", "outputs": "", "label": "In [1]"}, {"source": "y = x + '1'", "outputs": "TypeError: no", "label": "In [2]"}]
     await api.stream({"prompt": "Fix it", "conversation": NB, "cell_id": "ask", "context": {"page_cells": page}})

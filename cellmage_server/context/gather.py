@@ -6,6 +6,7 @@ snippet files from disk. Refuses, with 400, a kind the admin did not allow."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,9 +68,18 @@ async def _read_notebook(path: str, contents_manager: Any, shared: SharedNoteboo
         if live is not None:
             return live, "shared notebook"
     try:
-        model = contents_manager.get(path, content=True, type="notebook")
+        # As text, parsed here: the contents API's own notebook reading also validates the whole
+        # notebook against nbformat's schema and checks its signature (milliseconds on a time to
+        # first token); notebook.py checks every value it takes against its own shapes anyway.
+        model = contents_manager.get(path, content=True, type="file", format="text")
         if asyncio.iscoroutine(model):
             model = await model
-    except Exception as e:  # the contents API's own errors (missing file, not a notebook)
+    except Exception as e:  # the contents API's own errors (missing file, a folder)
         raise BadRequest(f"--cells cannot read the notebook {path!r}: {getattr(e, 'log_message', None) or e}") from None
-    return dict(model["content"]), "saved file"
+    try:
+        content = json.loads(model["content"])
+    except (TypeError, ValueError, RecursionError):
+        content = None
+    if not isinstance(content, dict):
+        raise BadRequest(f"--cells cannot read the notebook {path!r}: it is not a notebook (JSON) file.")
+    return content, "saved file"
