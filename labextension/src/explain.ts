@@ -94,8 +94,10 @@ export function addExplainButtons(panel: NotebookPanel, explain: (cell: Cell) =>
       return;
     }
     for (let i = 0; i < outputs.length; i++) {
+      // Under the traceback, inside the output (its row beside the prompt would squeeze it)
       const child: HTMLElement | undefined = area.widgets[i]?.node;
-      if (outputs.get(i).type !== 'error' || !child || child.querySelector(`.${EXPLAIN_CLASS}`)) {
+      const host: HTMLElement | null | undefined = child?.querySelector('.jp-OutputArea-output') ?? child;
+      if (outputs.get(i).type !== 'error' || !host || host.querySelector(`.${EXPLAIN_CLASS}`)) {
         continue;
       }
       const button = document.createElement('button');
@@ -108,13 +110,13 @@ export function addExplainButtons(panel: NotebookPanel, explain: (cell: Cell) =>
         event.stopPropagation();
         explain(cell);
       });
-      child.append(button);
+      host.append(button);
       const hint = cellmageHint(outputs.get(i).toJSON());
       if (hint !== null) {
         const line = document.createElement('div');
         line.className = 'jp-cellmage-Hint';
         line.textContent = hint;
-        child.append(line);
+        host.append(line);
       }
     }
   };

@@ -41,7 +41,7 @@ test.describe('An answer looks like a Markdown cell', () => {
     await control(cells(page).nth(1)).click();
 
     const answer = cells(page).nth(1).locator('.jp-cellmage-Answer');
-    await expect(answer).toContainText('fake-fast', { timeout: 20000 }); // the stored answer's status line
+    await expect(answer).toContainText('fake-fast · ', { timeout: 20000 }); // the stored answer's status line
     const [mine, theirs] = [await layout(answer), await layout(cells(page).nth(0).locator('.jp-MarkdownOutput'))];
     expectSameLayout(mine, theirs);
     await page.screenshot({ path: test.info().outputPath('math-and-code-beside-a-markdown-cell.png') });
@@ -70,7 +70,7 @@ test.describe("A code block's actions", () => {
     const action = (name: string) => pre.getByRole('button', { name, exact: true });
     await expect(action('Copy')).toBeVisible();
     expect(await onTop(action('Copy'))).toBe(true);
-    await expect(ask.locator('.jp-cellmage-Answer')).toContainText('fake-fast', { timeout: 20000 });
+    await expect(ask.locator('.jp-cellmage-Answer')).toContainText('fake-fast · ', { timeout: 20000 });
     await pre.hover();
     await page.screenshot({ path: test.info().outputPath('code-block-actions.png') });
 
@@ -94,6 +94,7 @@ test.describe("A code block's actions", () => {
 
     // After reopening, the stored answer's block offers them again
     await reopen(page);
+    await page.locator('.jp-Dialog').getByRole('button', { name: 'No Kernel', exact: true }).click(); // (it has none)
     const again = cells(page).nth(1).locator('.jp-cellmage-Answer pre');
     await expect(again).toHaveCount(1);
     await again.hover();
@@ -109,7 +110,7 @@ test.describe("A code block's actions", () => {
     await cells(page).nth(1).hover(); // (a cell not selected shows its control under the pointer)
     await control(cells(page).nth(1)).click();
     const pre = cells(page).nth(1).locator('.jp-cellmage-Answer pre');
-    await expect(cells(page).nth(1).locator('.jp-cellmage-Answer')).toContainText('fake-fast', { timeout: 20000 });
+    await expect(cells(page).nth(1).locator('.jp-cellmage-Answer')).toContainText('fake-fast · ', { timeout: 20000 });
     await pre.hover();
     await expect(pre.getByRole('button', { name: 'Copy', exact: true })).toBeVisible();
     await expect(pre.getByRole('button', { name: 'Replace the cell above', exact: true })).toBeHidden();

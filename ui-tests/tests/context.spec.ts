@@ -139,7 +139,7 @@ test.describe('Explain this error', () => {
       await cells(page).nth(i).hover();
       await control(cells(page).nth(i)).click();
       const pre = cells(page).nth(i).locator('.jp-cellmage-Answer pre');
-      await expect(cells(page).nth(i).locator('.jp-cellmage-Answer')).toContainText('fake-fast', { timeout: 20000 });
+      await expect(cells(page).nth(i).locator('.jp-cellmage-Answer')).toContainText('fake-fast · ', { timeout: 20000 });
       await pre.hover();
       await expect(pre.getByRole('button', { name: 'Copy', exact: true })).toBeVisible();
       await expect(pre.getByRole('button', { name: "Replace the failing cell's code", exact: true })).toBeHidden();

@@ -34,7 +34,7 @@ test.describe('Notebook 7', () => {
       expect(await onTop(cell.locator('.jp-cellmage-Progress').getByRole('button', { name: 'Stop' }))).toBe(true);
       await page.screenshot({ path: test.info().outputPath('notebook7-waiting.png') });
       const answer = cell.locator('.jp-cellmage-Answer');
-      await expect(answer).toContainText('fake-fast', { timeout: 20000 });
+      await expect(answer).toContainText('fake-fast · ', { timeout: 20000 });
       expectSameLayout(await layout(answer), await layout(page.locator('.jp-Cell').nth(0).locator('.jp-MarkdownOutput')));
       // Math in the answer uses MathJax's fonts, as the Markdown cell's does (not a serif fallback)
       const family = (scope: Locator) => scope.locator('mjx-c').first().evaluate(e => getComputedStyle(e).fontFamily);
