@@ -44,4 +44,28 @@ test.describe('Notebook 7', () => {
       await request.delete(`${NOTEBOOK7}/api/contents/${name}`);
     }
   });
+
+  test('Shift+Enter answers a prompt cell and a %%llm cell as prompts, with no kernel', async ({ page, request }) => {
+    await scriptAt(NOTEBOOK7_FAKE, request, { chunks: ['One.'] }, { chunks: ['Two.'] });
+    const name = `nb7-run-${Date.now()}.ipynb`;
+    await putNotebook(request, name, [code('First?', 'a', { cellmage: { prompt: true } }), code('%%llm\nSecond?', 'b')], false, NOTEBOOK7);
+    try {
+      await page.goto(`${NOTEBOOK7}/notebooks/${name}`);
+      await page.getByRole('dialog').getByRole('button', { name: 'No Kernel' }).click();
+      const first = page.locator('.jp-Cell').first();
+      await first.locator('.jp-InputArea-editor').click();
+      await page.keyboard.press('Escape');
+
+      await page.keyboard.press('Shift+Enter');
+      await expect(first.locator('.jp-cellmage-Answer')).toContainText('One.', { timeout: 20000 });
+      await page.keyboard.press('Shift+Enter');
+
+      await expect(page.locator('.jp-Cell').nth(1).locator('.jp-cellmage-Answer')).toContainText('Two.', { timeout: 20000 });
+      await expect(page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
+      await expect(page.getByRole('dialog')).toHaveCount(0); // no "Select Kernel"
+      await page.screenshot({ path: test.info().outputPath('notebook7-shift-enter.png') });
+    } finally {
+      await request.delete(`${NOTEBOOK7}/api/contents/${name}`);
+    }
+  });
 });
