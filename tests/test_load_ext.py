@@ -21,7 +21,7 @@ async def test_load_ext_says_ready_with_the_server_and_default_model_in_one_line
 
     assert not run.errors() and not run.stderr()
     ready, httpx_loaded = run.stdout().splitlines()
-    assert ready == f"CellMage ready: %%llm asks the Jupyter server at {api.base}, default model fast."
+    assert ready == f"CellMage ready: %%llm asks {api.base} (default model fast)."
     assert httpx_loaded == "False"
 
 

@@ -43,7 +43,7 @@ def ready_line(environ: Any = None) -> str:
             f"CellMage loaded, but the Jupyter server at {endpoint.url} has no LLM provider configured yet: "
             "%%llm shows what to write in its cellmage.toml."
         )
-    return f"CellMage ready: %%llm asks the Jupyter server at {endpoint.url}, default model {status.get('default_model')}."
+    return f"CellMage ready: %%llm asks {endpoint.url} (default model {status.get('default_model')})."
 
 
 def load_ipython_extension(ipython: Any) -> None:
