@@ -62,6 +62,26 @@ class TestOtherPrincipals:
         assert cancel.status_code == 404
 
 
+    async def test_another_person_stops_an_answer_of_a_notebook_cell(self, api, fake_upstream):
+        # README: a collaborator's stop button stops an answer of a cell that someone else asked
+        fake_upstream.script(Script(chunks=[f"t{i} " for i in range(200)], interval=0.02))
+        async with api.client() as alice, api.client() as bob:
+            alice.headers["X-Test-User"] = "alice"
+            bob.headers["X-Test-User"] = "bob"
+            cm, stream = await self._open(alice, api, {"prompt": "mine", **CELL})
+            try:
+                answer_id = await stream.until_delta()
+                cancel = await bob.post(api.url(f"chat/{answer_id}/cancel"))
+                rest = await stream.rest()
+            finally:
+                await cm.__aexit__(None, None, None)
+        assert cancel.status_code == 204
+        assert [n for n, _ in rest][-2:] == ["error", "done"]
+        assert rest[-2][1]["code"] == "cancelled"
+        assert await fake_upstream.until(lambda: fake_upstream.received[0].closed_by_client is not None)
+        assert fake_upstream.received[0].finished is None  # stopped, not run to its end
+
+
 async def test_a_follower_gone_before_it_follows_does_not_stay(api, fake_upstream, jp_serverapp, monkeypatch,
                                                                 jp_http_port, jp_base_url, jp_auth_header):
     from cellmage_server.routes import api as handlers
