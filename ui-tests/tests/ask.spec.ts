@@ -57,6 +57,24 @@ test.describe('Ask the LLM from a cell', () => {
     expect(stamps.length).toBeLessThanOrEqual(3);
   });
 
+  test('the control shows on code cells only', async ({ page }) => {
+    await promptCell(page, 'A prompt in a code cell.');
+    await page.notebook.addCell('markdown', 'Some *notes*.');
+    await page.notebook.addCell('raw', 'raw text');
+    const button = (index: number) =>
+      page.locator('.jp-Cell').nth(index).locator('.jp-cell-toolbar [data-command="cellmage:run-cell"]');
+
+    await page.notebook.selectCells(0);
+    await expect(button(0)).toBeVisible();
+    for (const index of [1, 2]) {
+      await page.notebook.selectCells(index);
+      // The cell's toolbar is there (JupyterLab's own items), without the CellMage control
+      await expect(page.locator('.jp-Cell').nth(index).locator('.jp-cell-toolbar')).toBeVisible();
+      await expect(button(index)).toBeHidden();
+    }
+    await page.screenshot({ path: test.info().outputPath('code-cells-only.png') });
+  });
+
   test('a %%llm line sets model and temperature on the provider call', async ({ page, request }) => {
     await script(request, { chunks: ['ok'] });
     await promptCell(page, '%%llm --model fake-other --temperature 0.3\nSay hi');
