@@ -362,6 +362,8 @@ test.describe('Teams in one notebook', () => {
     // Ada stops it: the stored answer and the edit, in both pages and the file
     await t.ada.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell'));
     expect(await asking).toBe('ended');
+    // One stored answer: outputs never duplicate
+    await expect(firstCell(t.ada).locator('.jp-cellmage-Answer')).toHaveCount(1, WAIT);
     await expect(firstCell(t.ada).locator('.jp-cellmage-Answer')).toContainText('Stopped before the end of the answer.', WAIT);
     const output = await settledEverywhere(t, request, edited);
     expect(output.data[ANSWER_MIME].markdown).toContain('word199');
