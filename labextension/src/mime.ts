@@ -101,7 +101,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     this._live = liveAnswers.follow(id);
     this._markdown = new LiveMarkdown(allowedImageOrigins());
     // Each update costs about the new text (livemd.ts), so the pace need not slow as it grows.
-    this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval, 0);
+    this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval);
     this._live.changed.connect(this._changed, this);
     this._changed();
   }
@@ -125,7 +125,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     if (live.end !== null) {
       this._scheduler!.flush();
     } else if (live.text) {
-      this._scheduler!.changed(live.text.length);
+      this._scheduler!.changed();
     }
     this._markCell();
   }
