@@ -9,6 +9,7 @@ import { liveSettings } from './live';
 import { setImageOrigins } from './render';
 import { IStatus, requestAPI } from './request';
 import { settleAbandoned } from './settle';
+import { answerTocPlugin } from './toc';
 
 const PLUGIN_ID = 'cellmage-server:plugin';
 
@@ -73,4 +74,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, answerTocPlugin];
