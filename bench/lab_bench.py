@@ -7,11 +7,19 @@ bench/lab/render.bench.ts). Two workloads:
   code, math) of 30 and of 60 KB, in ~100-byte chunks 30 ms apart, streamed by the toolbar command
   into cell 69 of a 70-cell notebook (bench/lab/content.ts).
 
-Prints one table (median and min-max over repeats; ``--quick``: one repeat). How each figure is
-measured: bench/lab/render.bench.ts, probe.ts (a delta's arrival and its pixels) and trace.ts (the
-tasks' CPU time: their wall time, all the longtask API gives, includes waiting for a busy machine's
-cores). ``--profile`` adds one more 60 KB Markdown answer under Chromium's sampling profiler (not in
-the table) and prints which functions the main thread spent its long tasks in.
+The Markdown workload runs twice in the same run, with JupyterLab's table of contents at its
+defaults (outputs' headings included) both times: once with the answer's headings given to it by
+this extension as the answer streams (src/toc.ts, the setting ``answerHeadings``, on by default)
+and once with that setting off, as before src/toc.ts (JupyterLab finds the headings in the stored
+answer's HTML at its end, and adds them all at once).
+
+Prints one table (median and min-max over repeats; ``--quick``: one repeat), then the end of the
+60 KB answer with the setting off and on side by side. How each figure is measured:
+bench/lab/render.bench.ts, probe.ts (a delta's arrival and its pixels) and trace.ts (the tasks' CPU
+time: their wall time, all the longtask API gives, includes waiting for a busy machine's cores).
+Total blocking time is, over the long tasks, the sum of what each took past 50 ms. ``--profile``
+adds one more 60 KB Markdown answer per setting under Chromium's sampling profiler (not in the
+tables) and prints which functions the main thread spent its long tasks in.
 
     python bench/lab_bench.py [--quick] [--rtc] [--profile [FILE.cpuprofile]]
 
@@ -41,6 +49,11 @@ from relay_bench import print_table, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL, LARGE = 30000, 60000  # the Markdown answers' sizes (render.bench.ts: SIZES), bytes
+# How the table of contents gets an answer's headings (render.bench.ts: HEADINGS)
+HEADINGS = {
+    "jupyterlab": "JupyterLab's, from the HTML at the end (answerHeadings off)",
+    "answer": "from the answer as it streams (answerHeadings on)",
+}
 
 
 def free(port: int) -> bool:
@@ -63,7 +76,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat instead of three")
     parser.add_argument(
         "--profile", nargs="?", const="", metavar="FILE.cpuprofile",
-        help="profile one more 60 KB Markdown answer (and save the profile, for DevTools' Performance panel)",
+        help="profile one more 60 KB Markdown answer per setting (and save the one with answerHeadings on, for DevTools' Performance panel)",
     )
     parser.add_argument(
         "--rtc", action="store_true",
@@ -88,6 +101,7 @@ def main() -> None:
             "CELLMAGE_BENCH_REPEATS": str(repeats),
             "CELLMAGE_BENCH_PROFILE": "1" if args.profile is not None else "",
             "CELLMAGE_UI_COLLAB": "1" if args.rtc else "",
+            "CELLMAGE_BENCH_HEADINGS": ",".join(HEADINGS),
         }
         playwright = ROOT / "ui-tests" / "node_modules" / ".bin" / "playwright"
         subprocess.run(
@@ -95,12 +109,18 @@ def main() -> None:
             cwd=ROOT / "ui-tests", env=env, check=True, timeout=1200,
         )
         plain = json.loads((Path(tmp) / "plain.json").read_text())
-        markdown = json.loads((Path(tmp) / "markdown.json").read_text())
-        profile = json.loads((Path(tmp) / "markdown-profile.json").read_text()) if args.profile is not None else None
-    if profile and args.profile:
-        Path(args.profile).write_text(json.dumps(profile["profile"]))
-    report(plain, markdown)
-    if profile:
+        markdown = {h: json.loads((Path(tmp) / f"markdown-{h}.json").read_text()) for h in HEADINGS}
+        profiles = (
+            {h: json.loads((Path(tmp) / f"markdown-profile-{h}.json").read_text()) for h in HEADINGS}
+            if args.profile is not None
+            else {}
+        )
+    if profiles and args.profile:
+        Path(args.profile).write_text(json.dumps(profiles["answer"]["profile"]))
+    report(plain, markdown["answer"])
+    compare(markdown["jupyterlab"], markdown["answer"])
+    for headings, profile in profiles.items():
+        print(f"\n--- profile, headings: {HEADINGS[headings]}")
         print_profile(profile)
 
 
@@ -161,6 +181,38 @@ def report(plain: list[dict], markdown: list[dict]) -> None:
         f"(a delta's arrival → its pixels: median {both(median_of('latencies'), ' ms')}; "
         f"p95 of its arrival → in the DOM {both([statistics.median(p95(s, 'toDom')) for s in (SMALL, LARGE)], ' ms')})"
     )
+
+
+def compare(before: list[dict], after: list[dict]) -> None:
+    """The 60 KB answer's long tasks, with the table of contents given its headings by
+    JupyterLab (before) and by this extension (after): side by side, from the same run."""
+
+    def large(runs: list[dict], key: str) -> list[float]:
+        return [r[key] for r in runs if abs(r["bytes"] - LARGE) < 0.1 * LARGE]
+
+    rows = [
+        ("longest main-thread task at its end (wall, longtask API)", "longestEndMs", 1, "< 100 ms"),
+        ("the most CPU time of one task at its end (trace)", "longestEndCpuMs", 1, "—"),
+        ("total blocking time at its end", "blockedEndMs", 0, "—"),
+        ("long tasks at its end", "longTasksEnd", 0, "—"),
+        ("longest main-thread task while it streams (wall)", "longestStreamingMs", 1, "≤ 50 ms"),
+        ("the most CPU time of one task while it streams (trace)", "longestStreamingCpuMs", 1, "—"),
+        ("total blocking time while it streams", "blockedStreamingMs", 0, "—"),
+        ("table of contents entries once it settled", "tocEntries", 0, "the same"),
+    ]
+    units = {"longTasksEnd": "", "tocEntries": ""}
+    table = [
+        (name, summary(large(before, key), units.get(key, "ms"), digits), summary(large(after, key), units.get(key, "ms"), digits), goal)
+        for name, key, digits, goal in rows
+    ]
+    heads = ("60 KB Markdown answer into cell 69 of 70", "headings: JupyterLab's (off)", "from the answer (on)", "goal")
+    widths = [max(len(heads[i]), *(len(r[i]) for r in table)) for i in range(3)]
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(heads, widths)) + "  " + heads[3])
+    print("  ".join("-" * w for w in widths) + "  ----")
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[3])
+    print(f"(off: {HEADINGS['jupyterlab']}; on: {HEADINGS['answer']})")
 
 
 def print_profile(run: dict) -> None:

@@ -15,6 +15,7 @@ import pytest
 from httpx_sse import EventSource
 
 from .fake_upstream import FakeUpstream
+from .kernel import Kernel
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -51,7 +52,7 @@ def provider_path() -> str:
 @pytest.fixture
 def cellmage_toml(fake_upstream: FakeUpstream, provider_path: str) -> str:
     """The server's cellmage.toml; override in a module to test other configurations."""
-    toml = _BASE_TOML.format(url=fake_upstream.url, key_env=KEY_ENV)
+    toml = base_toml(fake_upstream)
     if provider_path == "litellm":
         # litellm pointed at the same fake as an OpenAI-compatible api_base
         toml = toml.replace('model = "openai/', 'provider = "litellm"\nmodel = "openai/')
@@ -91,15 +92,37 @@ total = 30
 """
 
 
-def toml_with(fake: FakeUpstream, **tables: dict[str, Any]) -> str:
-    """The base configuration with these settings set in its tables (``limits={...}``,
-    ``timeouts={...}``, or a new table): what a test module's ``cellmage_toml`` returns."""
+def base_toml(fake: FakeUpstream) -> str:
+    """The base configuration: models ``fast`` and ``other`` (allowed) and ``hidden`` (not), all
+    on the fake provider, and small limits."""
+    return _BASE_TOML.format(url=fake.url, key_env=KEY_ENV)
+
+
+def toml_with(fake: FakeUpstream, **settings: Any) -> str:
+    """The base configuration with these settings set: in its tables (``limits={...}``,
+    ``timeouts={...}``, ``models={"other": {"api_key_env": ...}}``, or a new table), or at its top
+    (``allowed_models=[...]``): what a test module's ``cellmage_toml`` returns."""
     import tomllib
 
-    config = tomllib.loads(_BASE_TOML.format(url=fake.url, key_env=KEY_ENV))
-    for table, values in tables.items():
-        config.setdefault(table, {}).update(values)
+    def merge(into: dict[str, Any], values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    config = tomllib.loads(base_toml(fake))
+    merge(config, settings)
     return dump_toml(config)
+
+
+def tutorial_models_toml(fake: FakeUpstream) -> str:
+    """The models the streaming tutorial's cells name, all on the fake provider."""
+    models = "".join(
+        f'\n[models."{alias}"]\nmodel = "openai/{alias}"\napi_base = "{fake.url}"\napi_key_env = "{KEY_ENV}"\n'
+        for alias in ("gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo")
+    )
+    return f'default_model = "gpt-4o-mini"\n{models}'
 
 
 def dump_toml(config: dict[str, Any]) -> str:
@@ -250,3 +273,21 @@ def api(
         jp_asyncio_loop.run_until_complete(state.providers["litellm"].loaded())
     # http_server_client makes the pytest-jupyter HTTP server listen on jp_http_port.
     return Api(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", dict(jp_auth_header))
+
+
+@pytest.fixture
+def kernel(api: Any, jp_serverapp: Any, jp_asyncio_loop: Any) -> Iterator[Kernel]:
+    """A real IPython kernel started through the server under test (stopped after the test)."""
+    k = Kernel(api, jp_serverapp)
+    jp_asyncio_loop.run_until_complete(k.start())
+    yield k
+    jp_asyncio_loop.run_until_complete(k.stop())
+
+
+@pytest.fixture
+def notebook_kernel(api: Any, jp_serverapp: Any, jp_asyncio_loop: Any) -> Iterator[Kernel]:
+    """A kernel opened for a notebook (through a session), as JupyterLab starts one."""
+    k = Kernel(api, jp_serverapp)
+    jp_asyncio_loop.run_until_complete(k.start(notebook="study/notes.ipynb"))
+    yield k
+    jp_asyncio_loop.run_until_complete(k.stop())

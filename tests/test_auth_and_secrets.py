@@ -12,6 +12,7 @@ from cellmage_server.config import load_config
 
 from .conftest import SECRET
 from .fake_upstream import Script
+from .helpers import runs_of_the_key
 
 ROUTES = [
     ("GET", "status"),
@@ -94,10 +95,6 @@ def test_the_key_is_not_in_the_settings_repr_or_a_config_error(tmp_path, monkeyp
     assert SECRET not in str(raised.value)
 
 
-def _runs_of_the_key(text: str, run: int = 8) -> list[str]:
-    return [SECRET[i : i + run] for i in range(len(SECRET) - run + 1) if SECRET[i : i + run] in text]
-
-
 async def test_part_of_a_key_echoed_by_the_provider_is_redacted_everywhere(api, fake_upstream, caplog):
     caplog.set_level(logging.DEBUG)
     fragment = SECRET[6:30]  # 24 characters from the middle: no key shape, no prefix
@@ -112,7 +109,7 @@ async def test_part_of_a_key_echoed_by_the_provider_is_redacted_everywhere(api, 
     assert streamed.one("error")["code"] == "upstream" and whole.status_code == 502
     assert "[redacted]" in streamed.one("error")["message"]
     for written in (str([e.data for e in streamed.events]), whole.text, turns.text, status.text, caplog.text):
-        assert _runs_of_the_key(written) == []
+        assert runs_of_the_key(written) == []
 
 
 async def test_part_of_a_key_in_answer_text_is_not_stored_or_answered_whole(api, fake_upstream):
@@ -124,7 +121,7 @@ async def test_part_of_a_key_in_answer_text_is_not_stored_or_answered_whole(api,
     whole = await api.post("chat", {"prompt": "x", "stream": False})
     turns = await api.get("conversations/keys.ipynb")
 
-    assert _runs_of_the_key(whole.text) == [] and _runs_of_the_key(turns.text) == []
+    assert runs_of_the_key(whole.text) == [] and runs_of_the_key(turns.text) == []
     assert "0" * 40 in whole.json()["text"]  # by value only: not every long token is a key
 
 

@@ -10,23 +10,12 @@ from httpx_sse import EventSource
 
 from .conftest import PROVIDER_PATHS
 from .fake_upstream import Script
+from .helpers import settled
 
 # The contract holds on both provider paths, against the same fake upstream.
 pytestmark = pytest.mark.parametrize("provider_path", PROVIDER_PATHS)
 
 SLOW = Script(chunks=[f"t{i} " for i in range(100)], interval=0.05)
-
-
-def _answer_tasks() -> list[asyncio.Task]:
-    return [t for t in asyncio.all_tasks() if t.get_name().startswith("cellmage-answer-")]
-
-
-async def _settled(api, client) -> None:
-    for _ in range(100):  # bounded: the server finishes its side within a few loop turns
-        if (await client.get(api.url("status"))).json()["running_answers"] == 0 and not _answer_tasks():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the answer is still running on the server")
 
 
 async def test_the_cancel_route_stops_the_provider_and_ends_the_stream(api, fake_upstream):
@@ -53,7 +42,7 @@ async def test_the_cancel_route_stops_the_provider_and_ends_the_stream(api, fake
         upstream = fake_upstream.received[0]
         assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)
         assert len(upstream.chunk_times) < len(SLOW.chunks) // 2
-        await _settled(api, c)
+        await settled(api, tasks=True)
 
 
 async def test_a_client_disconnect_stops_the_provider(api, fake_upstream):
@@ -68,7 +57,7 @@ async def test_a_client_disconnect_stops_the_provider(api, fake_upstream):
         # Then the provider request is closed, far from its end
         assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)
         assert len(upstream.chunk_times) < len(SLOW.chunks) // 2
-        await _settled(api, c)
+        await settled(api, tasks=True)
 
 
 async def test_a_disconnect_stops_a_whole_answer_too(api, fake_upstream):
@@ -81,4 +70,4 @@ async def test_a_disconnect_stops_a_whole_answer_too(api, fake_upstream):
         upstream = fake_upstream.received[0]
         assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)
         assert len(upstream.chunk_times) < len(SLOW.chunks) // 2
-        await _settled(api, c)
+        await settled(api, tasks=True)

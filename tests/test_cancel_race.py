@@ -12,6 +12,7 @@ from httpx_sse import EventSource
 
 from .conftest import PROVIDER_PATHS
 from .fake_upstream import Script
+from .helpers import answer_tasks, until
 
 pytestmark = pytest.mark.parametrize("provider_path", PROVIDER_PATHS)
 
@@ -21,10 +22,6 @@ LONG = Script(chunks=[f"t{i} " for i in range(400)], interval=0.01)
 
 def _open_files() -> int:
     return len(os.listdir("/proc/self/fd"))  # the server, its fake provider and this test: one process
-
-
-def _answer_tasks() -> list[asyncio.Task]:
-    return [t for t in asyncio.all_tasks() if t.get_name().startswith("cellmage-answer-")]
 
 
 async def _race(api, c, offset: int) -> None:
@@ -43,20 +40,12 @@ async def _race(api, c, offset: int) -> None:
     assert response.status_code in (204, 404)  # 404: the disconnect had already ended it
 
 
-async def _settled(state) -> None:
-    for _ in range(200):  # bounded: the server's side settles within a few loop turns
-        if len(state.streams) == 0 and not _answer_tasks():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("answers are still running on the server")
-
-
 async def test_cancel_racing_a_disconnect_leaves_no_provider_request_open(api, fake_upstream, jp_serverapp):
     fake_upstream.default = LONG
     state = jp_serverapp.web_app.settings["cellmage"]
     async with api.client() as c:
         await _race(api, c, 0)  # warm: the database and the connection pools open what they keep
-    await _settled(state)
+    await until(lambda: len(state.streams) == 0 and not answer_tasks(), 2)
     assert await fake_upstream.until(lambda: fake_upstream.received[0].closed_by_client is not None)
     files_before = _open_files()
     before = set(_describe_open_files())
@@ -66,7 +55,7 @@ async def test_cancel_racing_a_disconnect_leaves_no_provider_request_open(api, f
             await _race(api, c, (i % 25) * (1 if i % 2 else -1))
             # each race ends on the server before the next asks (on a loaded machine the ended
             # answers would otherwise still count towards max_streams_per_user: a 429)
-            await _settled(state)
+            await until(lambda: len(state.streams) == 0 and not answer_tasks(), 2)
 
     # Then every provider request was closed by the server (none ran to its end)
     def all_closed() -> bool:
@@ -77,7 +66,7 @@ async def test_cancel_racing_a_disconnect_leaves_no_provider_request_open(api, f
     )
     assert len(fake_upstream.received) == RUNS + 1
     assert all(r.finished is None for r in fake_upstream.received)
-    await _settled(state)
+    await until(lambda: len(state.streams) == 0 and not answer_tasks(), 2)
     # And no file stays open for it (sockets closing on both sides settle within a moment)
     for _ in range(100):  # bounded: 2 s at most
         if _open_files() <= files_before:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from .fake_upstream import FakeUpstream, Script
-from .test_principal import NamedUsers
+from .helpers import NamedUsers
 from .tutorial_cells import NOTEBOOK, notebook_kernel, prompts, quiet, saved_id
 
 

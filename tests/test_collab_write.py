@@ -27,6 +27,8 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect  # no
 from cellmage_server.answer.ending import ANSWER_MIME  # noqa: E402
 from cellmage_server.collab import SharedNotebooks  # noqa: E402
 
+from .helpers import until  # noqa: E402
+
 NB = "shared.ipynb"
 ANSWER_ID = "a1" * 16
 SAVE_DELAY = 0.5
@@ -146,18 +148,6 @@ def collaborator(jp_fetch: Any, jp_http_port: int, jp_base_url: str, jp_auth_hea
             connection.close()
 
     return _open
-
-
-async def until(condition: Callable[[], Any], timeout: float = 10) -> Any:
-    """Polls ``condition`` until it is truthy; fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 def cell(notebook: dict[str, Any], cell_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from httpx_sse import EventSource
 from cellmage_server.store.history import LedgerEntry, Store, Turn
 
 from .fake_upstream import Script
+from .helpers import until
 
 NB = "work/analysis.ipynb"
 
@@ -202,14 +203,6 @@ class TestTheHistoryBudget:
 EMPTY_NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 
 
-async def _until(predicate, turns: int = 100) -> bool:
-    for _ in range(turns):  # contents events are handled on the server's loop, soon after
-        if await predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return await predicate()
-
-
 async def test_a_deleted_notebooks_conversation_does_not_reach_a_new_one_of_the_same_name(api, fake_upstream, jp_root_dir):
     # Given secret.ipynb with a conversation
     (jp_root_dir / "secret.ipynb").write_text(EMPTY_NOTEBOOK)
@@ -222,7 +215,7 @@ async def test_a_deleted_notebooks_conversation_does_not_reach_a_new_one_of_the_
         async def forgotten() -> bool:
             return (await c.get(api.url(conv("secret.ipynb")))).json()["turns"] == []
 
-        assert await _until(forgotten)
+        assert await until(forgotten, 2)
     (jp_root_dir / "secret.ipynb").write_text(EMPTY_NOTEBOOK)
     await ask(api, "c9", "hello", conversation="secret.ipynb")
 
@@ -247,7 +240,7 @@ async def test_renaming_onto_a_path_with_a_stale_conversation_keeps_the_moved_tu
         async def moved() -> bool:
             return (await c.get(api.url(conv("a.ipynb")))).json()["turns"] == []
 
-        assert await _until(moved)
+        assert await until(moved, 2)
 
     # Then b.ipynb has exactly a's turns, in a's order; nothing is left at a.ipynb
     turns = (await api.get(conv("b.ipynb"))).json()["turns"]

@@ -4,43 +4,11 @@ answer whose asker went away ends as abandoned for everyone else."""
 from __future__ import annotations
 
 import asyncio
-import json
-
-from httpx_sse import EventSource
 
 from .fake_upstream import Script
+from .helpers import CELL, Stream, delta_text, read_events
 
 SLOW = Script(chunks=[f"t{i} " for i in range(60)], interval=0.03)
-CELL = {"conversation": "team/one.ipynb", "cell_id": "cell-1"}
-
-
-class Stream:
-    """An SSE response read in steps (httpx_sse reads a response once)."""
-
-    def __init__(self, response) -> None:
-        self._sse = EventSource(response).aiter_sse()
-        self.events: list[tuple[str, dict]] = []
-
-    async def until_delta(self) -> str:
-        """Read up to the first delta; the answer's id."""
-        async for sse in self._sse:
-            self.events.append((sse.event, json.loads(sse.data)))
-            if sse.event == "delta":
-                return self.events[0][1]["id"]
-        raise AssertionError("the answer ended before any text")
-
-    async def rest(self) -> list[tuple[str, dict]]:
-        async for sse in self._sse:
-            self.events.append((sse.event, json.loads(sse.data)))
-        return self.events
-
-
-async def _events(response) -> list[tuple[str, dict]]:
-    return await Stream(response).rest()
-
-
-def _text(events: list[tuple[str, dict]]) -> str:
-    return "".join(data["text"] for name, data in events if name == "delta")
 
 
 async def test_a_follower_gets_the_same_text_and_end_as_the_asker(api, fake_upstream):
@@ -52,7 +20,7 @@ async def test_a_follower_gets_the_same_text_and_end_as_the_asker(api, fake_upst
             # A watcher joins mid-answer: it gets the text so far at once, then the rest
             async with watcher.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
                 assert followed.headers["content-type"].startswith("text/event-stream")
-                following = asyncio.ensure_future(_events(followed))
+                following = asyncio.ensure_future(read_events(followed))
                 asked = await stream.rest()
                 watched = await asyncio.wait_for(following, 10)
 
@@ -61,7 +29,7 @@ async def test_a_follower_gets_the_same_text_and_end_as_the_asker(api, fake_upst
         "id": answer_id, "model": "fast", "persona": None, "conversation": "team/one.ipynb",
         "cell_id": "cell-1", "running": True,
     }
-    assert _text(watched) == _text(asked) == "".join(SLOW.chunks)
+    assert delta_text(watched) == delta_text(asked) == "".join(SLOW.chunks)
     assert watched[-2:] == asked[-2:]  # the same usage and done
     assert [name for name, _ in watched][-2:] == ["usage", "done"]
 
@@ -70,14 +38,14 @@ async def test_a_late_follower_learns_how_an_answer_ended(api, fake_upstream):
     fake_upstream.script(Script(chunks=["a ", "b"]))
     async with api.client() as c:
         async with c.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
-            asked = await _events(response)
+            asked = await read_events(response)
         answer_id = asked[0][1]["id"]
         async with c.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
-            watched = await _events(followed)
+            watched = await read_events(followed)
         record = (await c.get(api.url(f"answers/{answer_id}"))).json()
 
     assert watched[0][1]["running"] is False
-    assert _text(watched) == "a b" and watched[-1] == asked[-1]
+    assert delta_text(watched) == "a b" and watched[-1] == asked[-1]
     assert record["text"] == "a b" and record["ending"]["done"]["finish_reason"] == "stop"
     assert record["written"] is False and record["cell_id"] == "cell-1"
 
@@ -114,7 +82,7 @@ async def test_an_answer_whose_asker_left_ends_as_abandoned_for_its_followers(ap
             answer_id = await Stream(response).until_delta()
             followed_cm = watcher.stream("GET", api.url(f"answers/{answer_id}/events"))
             followed = await followed_cm.__aenter__()
-            following = asyncio.ensure_future(_events(followed))
+            following = asyncio.ensure_future(read_events(followed))
         # The asker's page closed mid-answer (its connection is gone)
         watched = await asyncio.wait_for(following, 10)
         await followed_cm.__aexit__(None, None, None)
@@ -126,7 +94,7 @@ async def test_an_answer_whose_asker_left_ends_as_abandoned_for_its_followers(ap
     assert watched[-2][0] == "error" and watched[-2][1]["code"] == "abandoned"
     assert "closed before the answer ended" in watched[-2][1]["message"]
     assert watched[-1][1]["finish_reason"] == "cancelled"
-    assert record["ending"]["error"]["code"] == "abandoned" and record["text"] == _text(watched)
+    assert record["ending"]["error"]["code"] == "abandoned" and record["text"] == delta_text(watched)
     assert settled.status_code == 200 and settled.json() == {"written": False}
     upstream = fake_upstream.received[0]
     assert await fake_upstream.until(lambda: upstream.closed_by_client is not None)

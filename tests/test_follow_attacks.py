@@ -10,30 +10,20 @@ import time
 
 import pytest
 
-from .conftest import _BASE_TOML, KEY_ENV, SECRET
+from .conftest import SECRET, toml_with
 from .fake_upstream import FakeUpstream, Script
-from .test_follow import CELL, Stream, _events, _text
+from .helpers import CELL, Stream, delta_text, read_events, runs_of_the_key, settled
 
 BUFFER = 65536
 
 
 @pytest.fixture
 def cellmage_toml(fake_upstream: FakeUpstream) -> str:
-    toml = _BASE_TOML.format(url=fake_upstream.url, key_env=KEY_ENV)
-    toml = toml.replace("[limits]\n", f"[limits]\nstream_buffer_bytes = {BUFFER}\n")
-    return toml.replace("[timeouts]\n", "[timeouts]\nclient_behind = 2\n")
+    return toml_with(fake_upstream, limits={"stream_buffer_bytes": BUFFER}, timeouts={"client_behind": 2})
 
 
 def _state(jp_serverapp):
     return jp_serverapp.web_app.settings["cellmage"]
-
-
-async def _settled(api) -> None:
-    for _ in range(300):
-        if (await api.get("status")).json()["running_answers"] == 0:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("answers still running")
 
 
 # --- A: a late follower of an answer larger than the follower buffer ------------------------
@@ -43,11 +33,11 @@ async def test_late_follower_of_a_big_ended_answer_gets_its_real_end(api, fake_u
     fake_upstream.script(Script(chunks=["y" * 1000] * 100))
     async with api.client() as c:
         async with c.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
-            asked = await _events(response)
+            asked = await read_events(response)
         answer_id = asked[0][1]["id"]
         assert asked[-1][0] == "done" and "error" not in [n for n, _ in asked]
         async with c.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
-            watched = await _events(followed)
+            watched = await read_events(followed)
     errors = [d for n, d in watched if n == "error"]
     assert errors == [], f"a fast late follower was cut: {errors}"
     assert watched[-1] == asked[-1]
@@ -66,11 +56,11 @@ async def test_late_follower_of_a_big_running_answer_is_not_cut(api, fake_upstre
                     break
                 await asyncio.sleep(0.01)
             async with watcher.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
-                following = asyncio.ensure_future(_events(followed))
+                following = asyncio.ensure_future(read_events(followed))
                 asked = await stream.rest()
                 watched = await asyncio.wait_for(following, 10)
     assert [d for n, d in watched if n == "error"] == []
-    assert _text(watched) == _text(asked)
+    assert delta_text(watched) == delta_text(asked)
 
 
 # --- B: non-stream answers on the board -------------------------------------------------------
@@ -80,8 +70,8 @@ async def test_a_late_follower_of_a_non_stream_answer_gets_its_text(api, fake_up
     async with api.client() as c:
         whole = (await c.post(api.url("chat"), json={"prompt": "x", "stream": False, **CELL})).json()
         async with c.stream("GET", api.url(f"answers/{whole['id']}/events")) as followed:
-            watched = await _events(followed)
-    assert _text(watched) == whole["text"]
+            watched = await read_events(followed)
+    assert delta_text(watched) == whole["text"]
 
 
 async def test_mid_answer_follower_of_a_non_stream_answer_gets_its_text(api, fake_upstream, jp_serverapp):
@@ -98,10 +88,10 @@ async def test_mid_answer_follower_of_a_non_stream_answer_gets_its_text(api, fak
         await asyncio.sleep(0.3)  # some text has come from the provider
         mid = (await watcher.get(api.url(f"answers/{record.id}"))).json()
         async with watcher.stream("GET", api.url(f"answers/{record.id}/events")) as followed:
-            watched = await asyncio.wait_for(_events(followed), 10)
+            watched = await asyncio.wait_for(read_events(followed), 10)
         whole = (await asking).json()
     assert mid["running"] is True
-    assert _text(watched) == whole["text"], f"follower saw {_text(watched)!r}, the answer was {whole['text']!r}"
+    assert delta_text(watched) == whole["text"], f"follower saw {delta_text(watched)!r}, the answer was {whole['text']!r}"
 
 
 async def test_non_stream_asker_that_disconnects_is_abandoned_for_followers(api, fake_upstream, jp_serverapp):
@@ -117,7 +107,7 @@ async def test_non_stream_asker_that_disconnects_is_abandoned_for_followers(api,
             await asyncio.sleep(0.01)
         (record,) = running
         async with watcher.stream("GET", api.url(f"answers/{record.id}/events")) as followed:
-            following = asyncio.ensure_future(_events(followed))
+            following = asyncio.ensure_future(read_events(followed))
             await asyncio.sleep(0.3)
             asking.cancel()  # the kernel died
             await asker.aclose()
@@ -166,7 +156,7 @@ async def test_a_stalled_follower_does_not_slow_the_answer_and_is_cut(
                 # Then the asker still gets the whole answer: the provider was never held back
                 asked = await asyncio.wait_for(stream.rest(), 30)
                 assert asked[-1][0] == "done" and "error" not in [n for n, _ in asked]
-                assert len(_text(asked)) == 2000 * len(piece)
+                assert len(delta_text(asked)) == 2000 * len(piece)
                 assert fake_upstream.received[0].finished is not None and fake_upstream.received[0].closed_by_client is None
                 # ... the server held at most the buffer and one piece for the follower
                 (handler,) = [h for h in _follow_handlers() if h._out is not None and answer_id in h.request.path]
@@ -209,7 +199,7 @@ async def test_cell_busy_refusals_do_not_leak_capacity(api, fake_upstream):
             assert second.status_code == 200
             await other.post(api.url(f"chat/{answer_id}/cancel"))
             await stream.rest()
-    await _settled(api)
+    await settled(api, 6)
 
 
 async def test_cancel_then_reask_at_once_is_accepted_before_done(api, fake_upstream):
@@ -228,10 +218,6 @@ async def test_cancel_then_reask_at_once_is_accepted_before_done(api, fake_upstr
 
 # --- E: secrets ------------------------------------------------------------------------------
 
-def _runs(text: str) -> list[str]:
-    return [SECRET[i : i + 8] for i in range(len(SECRET) - 7) if SECRET[i : i + 8] in text]
-
-
 async def test_followers_and_the_record_never_see_a_key_run(api, fake_upstream):
     half = len(SECRET) // 2
     chunks = ["key: ", SECRET, " split: ", SECRET[:half], SECRET[half:], " char by char: "] + list(SECRET) + [" end"]
@@ -242,27 +228,27 @@ async def test_followers_and_the_record_never_see_a_key_run(api, fake_upstream):
             answer_id = await stream.until_delta()
             mid = (await watcher.get(api.url(f"answers/{answer_id}"))).text
             async with watcher.stream("GET", api.url(f"answers/{answer_id}/events")) as followed:
-                following = asyncio.ensure_future(_events(followed))
+                following = asyncio.ensure_future(read_events(followed))
                 asked = await stream.rest()
                 watched = await asyncio.wait_for(following, 10)
         after = (await watcher.get(api.url(f"answers/{answer_id}"))).text
         async with watcher.stream("GET", api.url(f"answers/{answer_id}/events")) as late:
-            late_events = await _events(late)
-    for name, text in [("asked", _text(asked)), ("watched", _text(watched)), ("mid", mid), ("after", after),
-                       ("late", _text(late_events))]:
-        assert SECRET not in text and _runs(text) == [], (name, _runs(text))
+            late_events = await read_events(late)
+    for name, text in [("asked", delta_text(asked)), ("watched", delta_text(watched)), ("mid", mid), ("after", after),
+                       ("late", delta_text(late_events))]:
+        assert SECRET not in text and runs_of_the_key(text) == [], (name, runs_of_the_key(text))
 
 
 async def test_error_message_echoing_a_key_is_redacted_on_the_board(api, fake_upstream):
     fake_upstream.script(Script(chunks=["a", "b"], error_chunk_after=1, error_message=f"bad key {SECRET}"))
     async with api.client() as c:
         async with c.stream("POST", api.url("chat"), json={"prompt": "x", **CELL}) as response:
-            asked = await _events(response)
+            asked = await read_events(response)
         answer_id = asked[0][1]["id"]
         record = (await c.get(api.url(f"answers/{answer_id}"))).text
         async with c.stream("GET", api.url(f"answers/{answer_id}/events")) as late:
-            late_events = await _events(late)
-    assert _runs(record) == [] and _runs(json.dumps(late_events)) == []
+            late_events = await read_events(late)
+    assert runs_of_the_key(record) == [] and runs_of_the_key(json.dumps(late_events)) == []
 
 
 # --- F: the asker leaves after the provider finished, before `done` went out -----------------
@@ -303,7 +289,7 @@ async def test_asker_gone_before_done_is_written_like_an_abandoned_answer(api, f
     assert state.board.get(answer_id).ending is not None
     await cm.__aexit__(None, None, None)  # the page closes now, before it got `done`
     await asker.aclose()
-    await _settled(api)
+    await settled(api, 6)
     # The asker never got `done`, so it never wrote the stored answer into the cell; the
     # collaborators' shared notebook keeps the live placeholder unless the server writes it.
     assert shared.writes, "nobody writes the answer into the shared notebook"
@@ -320,7 +306,7 @@ async def test_followers_get_an_end_at_shutdown(api, fake_upstream, jp_serverapp
             answer_id = await stream.until_delta()
             followers = [watcher.stream("GET", api.url(f"answers/{answer_id}/events")) for _ in range(5)]
             opened = [await f.__aenter__() for f in followers]
-            tasks = [asyncio.ensure_future(_events(r)) for r in opened]
+            tasks = [asyncio.ensure_future(read_events(r)) for r in opened]
             await asyncio.sleep(0.1)
             t0 = time.monotonic()
             await asyncio.wait_for(app.stop_extension(), 15)
@@ -345,14 +331,14 @@ async def test_as_many_followers_as_allowed_get_the_same_text_and_one_more_is_re
             answer_id = await stream.until_delta()
             cms = [watcher.stream("GET", api.url(f"answers/{answer_id}/events")) for _ in range(allowed)]
             opened = [await f.__aenter__() for f in cms]
-            tasks = [asyncio.ensure_future(_events(r)) for r in opened]
+            tasks = [asyncio.ensure_future(read_events(r)) for r in opened]
             refused = await watcher.get(api.url(f"answers/{answer_id}/events"))
             asked = await stream.rest()
             watched = await asyncio.wait_for(asyncio.gather(*tasks), 20)
             for f in cms:
                 await f.__aexit__(None, None, None)
     for w in watched:
-        assert _text(w) == _text(asked) and w[-1] == asked[-1]
+        assert delta_text(w) == delta_text(asked) and w[-1] == asked[-1]
     assert refused.status_code == 429 and refused.json()["reason"] == "too_many_followers"
     assert "limits.max_followers_per_answer" in refused.json()["message"]
 

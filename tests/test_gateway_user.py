@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import _BASE_TOML, KEY_ENV, PROVIDER_PATHS
+from .conftest import PROVIDER_PATHS, toml_with
 from .fake_upstream import FakeUpstream
 
 
@@ -18,7 +18,7 @@ def provider_path(request: pytest.FixtureRequest) -> str:
 def cellmage_toml(fake_upstream: FakeUpstream, provider_path: str) -> str:
     # A name in OpenAI's catalog: litellm passes `user` on to OpenAI models it knows, and drops it
     # for unknown names on an OpenAI-compatible api_base (a gateway is served by the lean path).
-    toml = _BASE_TOML.format(url=fake_upstream.url, key_env=KEY_ENV).replace("openai/fake-fast", "openai/gpt-4o-mini")
+    toml = toml_with(fake_upstream, models={"fast": {"model": "openai/gpt-4o-mini"}})
     if provider_path == "litellm":
         toml = toml.replace('model = "openai/', 'provider = "litellm"\nmodel = "openai/')
     return toml

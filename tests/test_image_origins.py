@@ -6,14 +6,12 @@ import pytest
 
 from cellmage_server.config import ConfigError, load_config
 
-from .conftest import _BASE_TOML, KEY_ENV
+from .conftest import toml_with
 
 
 @pytest.fixture
 def cellmage_toml(fake_upstream):
-    return 'image_origins = ["https://Images.Example.org", "http://127.0.0.1:9000"]\n' + _BASE_TOML.format(
-        url=fake_upstream.url, key_env=KEY_ENV
-    )
+    return toml_with(fake_upstream, image_origins=["https://Images.Example.org", "http://127.0.0.1:9000"])
 
 
 async def test_status_offers_the_allowed_image_origins(api):

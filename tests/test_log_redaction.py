@@ -43,7 +43,7 @@ async def test_a_key_in_a_url_query_never_reaches_the_log(api, jp_serverapp, cap
     lines = [r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
     assert len(lines) >= len(ROUTES) * 7  # the requests were logged
     leaked = [line for line in lines if _leaks(line, secret_part) or _leaks(line, token)]
-    assert leaked == [], f"{len(leaked)} log line(s) hold a credential, e.g. " + " || ".join(sorted({l[:160] for l in leaked})[:6])
+    assert leaked == [], f"{len(leaked)} log line(s) hold a credential, e.g. " + " || ".join(sorted({line[:160] for line in leaked})[:6])
 
 
 async def test_a_credential_the_server_does_not_know_is_scrubbed_from_a_logged_query(api, caplog):

@@ -17,14 +17,6 @@ from .kernel import Kernel
 
 
 @pytest.fixture
-def kernel(api, jp_serverapp, jp_asyncio_loop):
-    k = Kernel(api, jp_serverapp)
-    jp_asyncio_loop.run_until_complete(k.start())
-    yield k
-    jp_asyncio_loop.run_until_complete(k.stop())
-
-
-@pytest.fixture
 def resetting_port() -> Iterator[int]:
     """A port on 127.0.0.1 that accepts each connection and resets it at once: the network going
     away between the kernel and its server."""

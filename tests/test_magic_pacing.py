@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import time
 
-from .fake_upstream import Script
-from .test_magics import cellmage_toml, kernel, loaded, notebook_kernel, streamed_before_the_answer  # noqa: F401 (fixtures)
+import pytest
+
+from .conftest import tutorial_models_toml
+from .fake_upstream import FakeUpstream, Script
+from .helpers import loaded, streamed_before_the_answer
 
 
-async def test_the_first_words_show_before_the_providers_next_chunk(kernel, fake_upstream):  # noqa: F811
+@pytest.fixture
+def cellmage_toml(fake_upstream: FakeUpstream) -> str:
+    return tutorial_models_toml(fake_upstream)
+
+
+async def test_the_first_words_show_before_the_providers_next_chunk(kernel, fake_upstream):
     await loaded(kernel)
     fake_upstream.script(Script(chunks=["first words ", "after a pause"], interval=2.0))
     seen: dict[str, float] = {}
@@ -26,7 +34,7 @@ async def test_the_first_words_show_before_the_providers_next_chunk(kernel, fake
     assert seen["first"] - chunks[0] < 1.0
 
 
-async def test_text_keeps_showing_at_least_ten_times_a_second_but_not_per_token(kernel, fake_upstream):  # noqa: F811
+async def test_text_keeps_showing_at_least_ten_times_a_second_but_not_per_token(kernel, fake_upstream):
     await loaded(kernel)
     fake_upstream.script(Script(chunks=[f"w{i} " for i in range(150)], interval=0.02))  # ~3 s of tokens
 
@@ -48,7 +56,7 @@ async def test_text_keeps_showing_at_least_ten_times_a_second_but_not_per_token(
     assert run.markdown()[-1].startswith("".join(f"w{i} " for i in range(150)).strip())
 
 
-async def test_a_provider_error_fails_the_cell_and_queued_cells_do_not_run(kernel, fake_upstream):  # noqa: F811
+async def test_a_provider_error_fails_the_cell_and_queued_cells_do_not_run(kernel, fake_upstream):
     await loaded(kernel)
     fake_upstream.script(Script(chunks=["partial ", "more ", "lost"], interval=0.05, drop_after=2))
 
@@ -67,7 +75,7 @@ async def test_a_provider_error_fails_the_cell_and_queued_cells_do_not_run(kerne
     assert check.stdout().strip() == "False"
 
 
-async def test_show_history_is_one_line_per_turn_however_long_the_answers(notebook_kernel, fake_upstream):  # noqa: F811
+async def test_show_history_is_one_line_per_turn_however_long_the_answers(notebook_kernel, fake_upstream):
     kernel = await loaded(notebook_kernel)
     fake_upstream.script(*(Script(chunks=["x" * 50_000]) for _ in range(3)))
     for cell in ("a", "b", "c"):
@@ -79,7 +87,7 @@ async def test_show_history_is_one_line_per_turn_however_long_the_answers(notebo
     assert [line.split(" · ")[-1] for line in shown.splitlines()[:3]] == ["question a", "question b", "question c"]
 
 
-async def test_a_frontend_that_follows_the_placeholder_gets_the_answer_live(notebook_kernel, api, fake_upstream):  # noqa: F811
+async def test_a_frontend_that_follows_the_placeholder_gets_the_answer_live(notebook_kernel, api, fake_upstream):
     """With a listening frontend (here: the test, as the lab plugin does), the placeholder's id
     gives the answer's text while it streams; without one, the stdout text is the answer. Both are
     the stored answer's text, and a second ask on the answering cell is refused meanwhile."""

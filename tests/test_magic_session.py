@@ -3,22 +3,12 @@ a real kernel started through the server."""
 
 from __future__ import annotations
 
-import pytest
-
 from .fake_upstream import FakeUpstream
 from .kernel import Kernel
 
 # httpx and what it brings; they come with the first answer, not with %load_ext.
 HTTP_MODULES = ("httpx", "httpcore", "httpx_sse", "anyio", "h11")
 LOADED = f"import sys; print(sorted(m for m in {HTTP_MODULES!r} if m in sys.modules))"
-
-
-@pytest.fixture
-def kernel(api, jp_serverapp, jp_asyncio_loop):
-    k = Kernel(api, jp_serverapp)
-    jp_asyncio_loop.run_until_complete(k.start())
-    yield k
-    jp_asyncio_loop.run_until_complete(k.stop())
 
 
 async def _run(kernel: Kernel, code: str) -> str:

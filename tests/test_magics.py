@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from .conftest import KEY_ENV, SECRET
+from .conftest import KEY_ENV, SECRET, tutorial_models_toml
 from .fake_upstream import FakeUpstream, Script
-from .kernel import Kernel
+from .helpers import loaded, streamed_before_the_answer
 
 ANSWER = "application/vnd.cellmage.answer+json"
 
@@ -19,36 +19,7 @@ PACED = Script(chunks=[f"word{i} " for i in range(12)], interval=0.1)
 
 @pytest.fixture
 def cellmage_toml(fake_upstream: FakeUpstream) -> str:
-    models = "".join(
-        f'\n[models."{alias}"]\nmodel = "openai/{alias}"\napi_base = "{fake_upstream.url}"\napi_key_env = "{KEY_ENV}"\n'
-        for alias in ("gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo")
-    )
-    return f'default_model = "gpt-4o-mini"\n{models}'
-
-
-@pytest.fixture
-def kernel(api, jp_serverapp, jp_asyncio_loop):
-    k = Kernel(api, jp_serverapp)
-    jp_asyncio_loop.run_until_complete(k.start())
-    yield k
-    jp_asyncio_loop.run_until_complete(k.stop())
-
-
-async def loaded(kernel: Kernel) -> Kernel:
-    run = await kernel.run("%load_ext cellmage_server")
-    assert not run.errors() and not run.stderr(), run.stderr()
-    return kernel
-
-
-def streamed_before_the_answer(run) -> str:
-    """The stdout text that arrived before the final Markdown display (the one after clear_output)."""
-    out = []
-    for m in run.messages:
-        if m["msg_type"] == "clear_output":
-            break
-        if m["msg_type"] == "stream" and m["content"]["name"] == "stdout":
-            out.append(m["content"]["text"])
-    return "".join(out)
+    return tutorial_models_toml(fake_upstream)
 
 
 async def test_the_tutorials_streaming_cells_work_verbatim(kernel, fake_upstream):
@@ -257,15 +228,6 @@ async def test_the_kernel_holds_no_provider_key_and_loads_nothing_heavy(kernel):
     )
 
     assert run.stdout().split("\n")[:2] == ["None False", "[]"]
-
-
-@pytest.fixture
-def notebook_kernel(api, jp_serverapp, jp_asyncio_loop):
-    """A kernel opened for a notebook (through a session), as JupyterLab starts one."""
-    k = Kernel(api, jp_serverapp)
-    jp_asyncio_loop.run_until_complete(k.start(notebook="study/notes.ipynb"))
-    yield k
-    jp_asyncio_loop.run_until_complete(k.stop())
 
 
 async def test_toolbar_and_magic_share_the_notebooks_conversation(notebook_kernel, api, fake_upstream):

@@ -10,21 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
 from .conftest import kernel_buffers, provider_sockets, toml_with
 from .fake_upstream import FakeUpstream, Script
+from .helpers import (
+    NASTY,
+    first_answer_bytes,
+    peak_growth,
+    raw_get,
+    raw_post,
+    read_response,
+    running_handler,
+    stalled_client,
+    until,
+)
 from .openai_support import scoped_key, v1
 
 BUFFER = 64 * 1024
 CELL = {"conversation": "team/one.ipynb", "cell_id": "cell-1"}
-# 15 MB of answer whose JSON escaping is at its worst (a control character becomes 6 bytes).
-NASTY = "\x01" * 4000 + "y" * 12000
 BIG = [NASTY] * 940
 
 
@@ -38,69 +44,12 @@ def cellmage_toml(fake_upstream: FakeUpstream) -> str:
     )
 
 
-def _rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-@asynccontextmanager
-async def peak_growth() -> AsyncIterator[list[int]]:
-    """Samples this process's resident size every 10 ms; yields a one-item list that holds, on
-    exit, the peak growth in bytes over the size at entry."""
-    base, peak = _rss(), [0]
-
-    async def sample() -> None:
-        while True:
-            peak[0] = max(peak[0], _rss() - base)
-            await asyncio.sleep(0.01)
-
-    task = asyncio.ensure_future(sample())
-    try:
-        yield peak
-    finally:
-        task.cancel()
-        peak[0] = max(peak[0], _rss() - base)
-
-
-async def _stalled(port: int, request: bytes) -> socket.socket:
-    """A client with a small receive window that sends ``request`` and then reads nothing."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    await asyncio.get_running_loop().sock_sendall(sock, request)
-    return sock
-
-
-def _get(path: str, auth: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n\r\n".encode()
-
-
-def _post(path: str, auth: str, body: bytes) -> bytes:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 def _follow_handlers(answer_id: str) -> list:
     import gc
 
     from cellmage_server.routes.answers import FollowHandler
 
     return [h for h in gc.get_objects() if isinstance(h, FollowHandler) and h._out is not None and answer_id in h.request.path]
-
-
-async def _until(condition, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met")
 
 
 async def test_stalled_followers_of_a_big_ended_answer_cost_about_the_buffer_each(
@@ -115,16 +64,16 @@ async def test_stalled_followers_of_a_big_ended_answer_cost_about_the_buffer_eac
     path = f"{jp_base_url}cellmage/api/answers/{whole['id']}/events"
     async with peak_growth() as grown:
         # When eight followers open it and never read
-        socks = [await _stalled(jp_http_port, _get(path, jp_auth_header["Authorization"])) for _ in range(8)]
+        socks = [await stalled_client(jp_http_port, raw_get(path, jp_auth_header["Authorization"])) for _ in range(8)]
         try:
-            await _until(lambda: board.get(whole["id"]).followers == 8)
+            await until(lambda: board.get(whole["id"]).followers == 8)
             await asyncio.sleep(0.5)  # as much as each is going to get
             handlers = _follow_handlers(whole["id"])
             # Then each holds at most the buffer and a piece (8 * 15 MB * 6 would be 720 MB)
             assert len(handlers) == 8
             assert max(h._out.peak for h in handlers) <= BUFFER + BUFFER // 8 * 6 + 200
             # ... and, behind for timeouts.client_behind, each is cut and let go
-            await _until(lambda: board.get(whole["id"]).followers == 0, timeout=10)
+            await until(lambda: board.get(whole["id"]).followers == 0, timeout=10)
         finally:
             for sock in socks:
                 sock.close()
@@ -144,7 +93,7 @@ async def test_stalled_followers_of_a_running_answer_neither_hold_it_back_nor_pi
                     answer_id = json.loads(line[5:])["id"]
                     break
             path = f"{jp_base_url}cellmage/api/answers/{answer_id}/events"
-            socks = [await _stalled(jp_http_port, _get(path, jp_auth_header["Authorization"])) for _ in range(8)]
+            socks = [await stalled_client(jp_http_port, raw_get(path, jp_auth_header["Authorization"])) for _ in range(8)]
             try:
                 received = 0
                 async for line in lines:  # the asker reads the whole 15 MB answer
@@ -154,32 +103,12 @@ async def test_stalled_followers_of_a_running_answer_neither_hold_it_back_nor_pi
                 handlers = _follow_handlers(answer_id)
                 assert len(handlers) == 8
                 assert max(h._out.peak for h in handlers) <= BUFFER + BUFFER // 8 * 6 + 200
-                await _until(lambda: board.get(answer_id).followers == 0, timeout=10)
+                await until(lambda: board.get(answer_id).followers == 0, timeout=10)
             finally:
                 for sock in socks:
                     sock.close()
     assert fake_upstream.received[0].closed_by_client is None  # the provider was never held back
     assert grown[0] < 96 << 20, f"the server grew by {grown[0] >> 20} MB"
-
-
-def _handler(kind: type):
-    import gc
-
-    (found,) = [h for h in gc.get_objects() if isinstance(h, kind) and getattr(h, "_answer", None) is not None and not h._finished]
-    return found
-
-
-async def _read_response(sock: socket.socket, timeout: float = 10.0) -> bytes:
-    """The rest of a chunked response, to its last chunk or the connection's end."""
-    sock.setblocking(True)
-    sock.settimeout(timeout)
-    data = b""
-    while not data.endswith(b"\r\n0\r\n\r\n"):
-        got = await asyncio.to_thread(sock.recv, 1 << 20)
-        if not got:
-            break
-        data += got
-    return data
 
 
 async def test_a_stalled_v1_reader_holds_the_provider_back_then_is_cut(
@@ -193,14 +122,14 @@ async def test_a_stalled_v1_reader_holds_the_provider_back_then_is_cut(
     auth = f"Bearer {scoped_key(jp_serverapp)}"
     async with peak_growth() as grown:
         # When a client of cellmage/v1 asks and never reads
-        sock = await _stalled(jp_http_port, _post(f"{jp_base_url}cellmage/v1/chat/completions", auth, body))
+        sock = await stalled_client(jp_http_port, raw_post(f"{jp_base_url}cellmage/v1/chat/completions", auth, body))
         try:
             assert await fake_upstream.until(lambda: fake_upstream.received and fake_upstream.received[0].chunk_times)
             upstream = fake_upstream.received[0]
             await asyncio.sleep(1.0)  # long enough to send all 48 MB without back-pressure
             # Then the provider is held back: what left it is what the server holds for the
             # client (at most the buffer and a frame) and what the kernel buffers on the way
-            handler = _handler(ChatCompletionsHandler)
+            handler = running_handler(ChatCompletionsHandler)
             held = handler._answer.output.peak
             assert held <= BUFFER + 20_000, held
             on_the_way = kernel_buffers(upstream.socket, *provider_sockets(jp_serverapp), handler.request.connection.stream.socket, sock)
@@ -209,7 +138,7 @@ async def test_a_stalled_v1_reader_holds_the_provider_back_then_is_cut(
             # ... and after timeouts.client_behind it is cut and the provider closed
             assert await fake_upstream.until(lambda: upstream.closed_by_client is not None, timeout=10)
             # ... with slow_client queued behind what it had not read
-            data = await _read_response(sock)
+            data = await read_response(sock)
             assert b'"code": "slow_client"}}' in data[-400:], data[-400:]
         finally:
             sock.close()
@@ -230,15 +159,6 @@ async def test_a_fast_v1_reader_of_a_long_stream_keeps_nothing_of_it(api, fake_u
                     size += len(piece)
     assert size > 96_000_000
     assert grown[0] < 48 << 20, f"the server grew by {grown[0] >> 20} MB"
-
-
-async def _answer_of(port: int, request: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        return await asyncio.wait_for(reader.read(65536), 5)
-    finally:
-        writer.close()
 
 
 class TestWithJupyterDecidingPerVerb:
@@ -262,7 +182,7 @@ class TestWithJupyterDecidingPerVerb:
             f"POST {jp_base_url}{route} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
             f"Content-Type: application/json\r\nContent-Length: {200 << 20}\r\n\r\n"
         ).encode()
-        answer = await _answer_of(jp_http_port, head)  # nothing of the 200 MB was sent
+        answer = await first_answer_bytes(jp_http_port, head)  # nothing of the 200 MB was sent
         status = answer.partition(b"\r\n")[0]
         assert (b" 401 " if "v1" in route else b" 403 ") in status, answer[:200]
         # tornado closes a connection whose body it did not read: the answer says so, or a proxy
@@ -279,7 +199,7 @@ async def test_a_v1_body_far_over_the_limit_is_refused_before_any_of_it_is_read(
         f"Authorization: Bearer {scoped_key(jp_serverapp)}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {200 << 20}\r\n\r\n"
     ).encode()
-    answer = await _answer_of(jp_http_port, head)
+    answer = await first_answer_bytes(jp_http_port, head)
     assert b" 413 " in answer.partition(b"\r\n")[0], answer[:200]
     assert b"\r\nConnection: close\r\n" in answer.partition(b"\r\n\r\n")[0], answer[:400]
     assert b"at most 1048576" in answer

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from .conftest import _BASE_TOML, KEY_ENV
+from .conftest import toml_with
 from .fake_upstream import FakeUpstream
 
 PASTED = "sk-proj-PASTEDkey0123456789abcdefghij"
@@ -16,17 +16,12 @@ PASTED = "sk-proj-PASTEDkey0123456789abcdefghij"
 
 @pytest.fixture
 def cellmage_toml(fake_upstream: FakeUpstream) -> str:
-    toml = _BASE_TOML.format(url=fake_upstream.url, key_env=KEY_ENV)
-    # "other" names a variable nobody set; "hidden" (allowed below) has the key itself pasted
-    toml = toml.replace(
-        f'model = "openai/fake-other"\napi_base = "{fake_upstream.url}"\napi_key_env = "{KEY_ENV}"',
-        f'model = "openai/fake-other"\napi_base = "{fake_upstream.url}"\napi_key_env = "CELLMAGE_TEST_NEVER_SET"',
+    # "other" names a variable nobody set; "hidden" (allowed here) has the key itself pasted
+    return toml_with(
+        fake_upstream,
+        allowed_models=["fast", "other", "hidden"],
+        models={"other": {"api_key_env": "CELLMAGE_TEST_NEVER_SET"}, "hidden": {"api_key_env": PASTED}},
     )
-    toml = toml.replace(
-        f'model = "openai/fake-hidden"\napi_base = "{fake_upstream.url}"\napi_key_env = "{KEY_ENV}"',
-        f'model = "openai/fake-hidden"\napi_base = "{fake_upstream.url}"\napi_key_env = "{PASTED}"',
-    )
-    return toml.replace('allowed_models = ["fast", "other"]', 'allowed_models = ["fast", "other", "hidden"]')
 
 
 async def test_the_other_models_still_answer(api, fake_upstream):

@@ -13,6 +13,7 @@ from cellmage_server.routes.openai.scoped_key import key_owner
 
 from .conftest import KEY_ENV, SECRET
 from .fake_upstream import FakeUpstream, Script
+from .helpers import printed_json
 from .kernel import Kernel
 from .openai_support import scoped_key, toml
 
@@ -22,23 +23,8 @@ def cellmage_toml(fake_upstream: FakeUpstream) -> str:
     return toml(fake_upstream)
 
 
-@pytest.fixture
-def kernel(api, jp_serverapp, jp_asyncio_loop):
-    k = Kernel(api, jp_serverapp)
-    jp_asyncio_loop.run_until_complete(k.start())
-    yield k
-    jp_asyncio_loop.run_until_complete(k.stop())
-
-
-async def result(kernel: Kernel, code: str) -> object:
-    """Run ``code`` in the kernel; it prints one JSON value last, which is returned."""
-    run = await kernel.run(code)
-    assert run.reply["status"] == "ok", (run.errors(), run.stderr())
-    return json.loads(run.stdout().strip().splitlines()[-1])
-
-
 async def test_the_kernel_has_the_endpoint_and_the_scoped_key_and_no_provider_key(kernel, jp_serverapp, jp_http_port, jp_base_url):
-    env = await result(kernel, "import os, json; print(json.dumps(dict(os.environ)))")
+    env = await printed_json(kernel, "import os, json; print(json.dumps(dict(os.environ)))")
 
     assert KEY_ENV not in env and all(SECRET not in v for v in env.values())
     assert env["OPENAI_BASE_URL"] == f"http://127.0.0.1:{jp_http_port}{jp_base_url}cellmage/v1"
@@ -49,7 +35,7 @@ async def test_the_kernel_has_the_endpoint_and_the_scoped_key_and_no_provider_ke
 
 async def test_the_openai_sdk_works_with_zero_setup(kernel, fake_upstream, jp_serverapp):
     # Whole, then streamed, with the client built from the environment alone
-    whole = await result(
+    whole = await printed_json(
         kernel,
         "from openai import OpenAI; import json\n"
         "client = OpenAI()\n"
@@ -63,7 +49,7 @@ async def test_the_openai_sdk_works_with_zero_setup(kernel, fake_upstream, jp_se
     assert sent.headers["Authorization"] == f"Bearer {SECRET}"
 
     fake_upstream.script(Script(chunks=["a", "b", "c"], interval=0.05))
-    streamed = await result(
+    streamed = await printed_json(
         kernel,
         "s = client.chat.completions.create(model='other', messages=[{'role': 'user', 'content': 'hi'}], stream=True,\n"
         "                                   stream_options={'include_usage': True})\n"
@@ -74,7 +60,7 @@ async def test_the_openai_sdk_works_with_zero_setup(kernel, fake_upstream, jp_se
     assert fake_upstream.received[-1].body["model"] == "fake-other"
 
     # The async client
-    answer = await result(
+    answer = await printed_json(
         kernel,
         "from openai import AsyncOpenAI\n"
         "r = await AsyncOpenAI().chat.completions.create(model='fast', messages=[{'role': 'user', 'content': 'x'}])\n"
@@ -83,9 +69,9 @@ async def test_the_openai_sdk_works_with_zero_setup(kernel, fake_upstream, jp_se
     assert answer == "Hello, world"
 
     # models.list() and embeddings
-    listed = await result(kernel, "print(json.dumps([m.id for m in client.models.list()]))")
+    listed = await printed_json(kernel, "print(json.dumps([m.id for m in client.models.list()]))")
     assert listed == ["fast", "other", "embed"]
-    vectors = await result(
+    vectors = await printed_json(
         kernel, "e = client.embeddings.create(model='embed', input=['a b c']); print(json.dumps(e.data[0].embedding))"
     )
     assert vectors == [5.0, 0.5, -0.5, 0.0] and fake_upstream.received[-1].path == "/v1/embeddings"
@@ -101,7 +87,7 @@ async def test_a_tool_call_round_trip_and_json_mode(kernel, fake_upstream):
         Script(chunks=["5"]),
         Script(chunks=['{"sum": 5}']),
     )
-    out = await result(
+    out = await printed_json(
         kernel,
         "from openai import OpenAI; import json\n"
         "client = OpenAI()\n"
@@ -126,7 +112,7 @@ async def test_a_tool_call_round_trip_and_json_mode(kernel, fake_upstream):
 
 async def test_litellm_in_the_kernel_reaches_the_endpoint(kernel, fake_upstream, jp_serverapp):
     fake_upstream.script(Script(), Script(chunks=["x", "y"]))
-    out = await result(
+    out = await printed_json(
         kernel,
         "import litellm, json\n"
         "r = litellm.completion(model='openai/fast', messages=[{'role': 'user', 'content': 'hi'}], max_tokens=20)\n"
@@ -145,7 +131,7 @@ async def test_litellm_in_the_kernel_reaches_the_endpoint(kernel, fake_upstream,
 
 async def test_breaking_off_a_stream_in_the_kernel_closes_the_provider_request(kernel, fake_upstream):
     fake_upstream.script(Script(chunks=[f"w{i} " for i in range(300)], interval=0.02))
-    got = await result(
+    got = await printed_json(
         kernel,
         "from openai import OpenAI; import json\n"
         "s = OpenAI().chat.completions.create(model='fast', messages=[{'role': 'user', 'content': 'long'}], stream=True)\n"
@@ -163,7 +149,7 @@ async def test_breaking_off_a_stream_in_the_kernel_closes_the_provider_request(k
 
 
 async def test_a_key_the_user_sets_in_the_notebook_wins(kernel, fake_upstream):
-    out = await result(
+    out = await printed_json(
         kernel,
         "import os, json, openai\n"
         "os.environ['OPENAI_API_KEY'] = 'sk-my-own-key'\n"
@@ -184,7 +170,7 @@ async def test_a_notebooks_kernel_gets_them_too(api, jp_serverapp, jp_root_dir):
     (jp_root_dir / "nb.ipynb").write_text("")
     kernel = await Kernel(api, jp_serverapp).start(notebook="nb.ipynb")
     try:
-        env = await result(kernel, "import os, json; print(json.dumps(dict(os.environ)))")
+        env = await printed_json(kernel, "import os, json; print(json.dumps(dict(os.environ)))")
     finally:
         await kernel.stop()
     assert env["OPENAI_API_KEY"] == scoped_key(jp_serverapp) and env["OPENAI_BASE_URL"].endswith("/cellmage/v1")

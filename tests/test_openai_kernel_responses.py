@@ -13,22 +13,13 @@ from cellmage_server.routes.openai.scoped_key import key_owner
 
 from .conftest import SECRET
 from .fake_upstream import FakeUpstream, Script
-from .kernel import Kernel
+from .helpers import printed_json
 from .openai_support import scoped_key, toml
-from .test_openai_kernel import result
 
 
 @pytest.fixture
 def cellmage_toml(fake_upstream: FakeUpstream) -> str:
     return toml(fake_upstream)
-
-
-@pytest.fixture
-def kernel(api, jp_serverapp, jp_asyncio_loop):
-    k = Kernel(api, jp_serverapp)
-    jp_asyncio_loop.run_until_complete(k.start())
-    yield k
-    jp_asyncio_loop.run_until_complete(k.stop())
 
 
 def add_call(a: int, b: int, name: str = "add") -> Script:
@@ -42,7 +33,7 @@ def paths(fake_upstream: FakeUpstream) -> set[str]:
 async def test_the_openai_sdks_responses_api_works_with_zero_setup(kernel, fake_upstream, jp_serverapp):
     fake_upstream.script(Script(), Script(chunks=["a", "b", "c"], interval=0.02), add_call(2, 3), Script(chunks=["5"]),
                          Script(chunks=['{"city": "Oslo", "degrees": 3}']))
-    out = await result(
+    out = await printed_json(
         kernel,
         "from openai import OpenAI; import json\n"
         "from pydantic import BaseModel\n"
@@ -80,7 +71,7 @@ async def test_the_openai_sdks_responses_api_works_with_zero_setup(kernel, fake_
 
 async def test_pydantic_ais_openai_default_is_the_responses_api_and_works(kernel, fake_upstream):
     fake_upstream.script(Script(chunks=["Hi", " there"]), add_call(2, 3), Script(chunks=["It is 5."]))
-    out = await result(
+    out = await printed_json(
         kernel,
         "import json\n"
         "from pydantic_ai import Agent\n"
@@ -103,7 +94,7 @@ async def test_pydantic_ais_openai_default_is_the_responses_api_and_works(kernel
 
 
 async def test_pydantic_ai_names_the_model_it_cannot_find(kernel, fake_upstream):
-    out = await result(
+    out = await printed_json(
         kernel,
         "import json\n"
         "from pydantic_ai import Agent\n"
@@ -119,7 +110,7 @@ async def test_pydantic_ai_names_the_model_it_cannot_find(kernel, fake_upstream)
 
 async def test_the_agents_sdks_default_runner_works(kernel, fake_upstream):
     fake_upstream.script(Script(chunks=["Hello from an agent."]), add_call(4, 5), Script(chunks=["9."]))
-    out = await result(
+    out = await printed_json(
         kernel,
         "import json\n"
         "from agents import Agent, Runner, function_tool, set_tracing_disabled\n"
@@ -143,7 +134,7 @@ async def test_the_agents_sdks_default_runner_works(kernel, fake_upstream):
 async def test_both_libraries_stream_through_the_responses_events(kernel, fake_upstream):
     fake_upstream.script(Script(chunks=["one ", "two ", "three"], interval=0.02), add_call(1, 2),
                          Script(chunks=["3", "!"], interval=0.02))
-    out = await result(
+    out = await printed_json(
         kernel,
         "import json\n"
         "from pydantic_ai import Agent\n"

@@ -23,8 +23,8 @@ from cellmage_server.routes.openai import pieces
 
 from .conftest import kernel_buffers, provider_sockets, toml_with
 from .fake_upstream import FakeUpstream, Script
+from .helpers import NASTY, first_answer_bytes, peak_growth, raw_post, read_response, running_handler, stalled_client
 from .openai_support import scoped_key, v1
-from .test_memory_bounds import NASTY, _answer_of, _handler, _post, _read_response, _stalled, peak_growth
 
 MB = 1 << 20
 
@@ -77,19 +77,19 @@ async def test_a_stalled_reader_holds_the_provider_back_then_is_cut(api, fake_up
     fake_upstream.script(Script(chunks=["x" * 16000] * 3000, usage=None))  # 48 MB, as fast as it can
     auth = f"Bearer {scoped_key(jp_serverapp)}"
     with allocated() as grown:
-        sock = await _stalled(jp_http_port, _post(f"{jp_base_url}cellmage/v1/responses", auth, _body()))
+        sock = await stalled_client(jp_http_port, raw_post(f"{jp_base_url}cellmage/v1/responses", auth, _body()))
         try:
             assert await fake_upstream.until(lambda: fake_upstream.received and fake_upstream.received[0].chunk_times)
             upstream = fake_upstream.received[0]
             await asyncio.sleep(1.0)  # long enough to send all 48 MB without back-pressure
-            handler = _handler(ResponsesHandler)
+            handler = running_handler(ResponsesHandler)
             held = handler._answer.output.peak
             assert held <= BUFFER + 20_000, held
             on_the_way = kernel_buffers(upstream.socket, *provider_sockets(jp_serverapp), handler.request.connection.stream.socket, sock)
             assert upstream.sent_bytes <= held + on_the_way + 256 * 1024, (upstream.sent_bytes, held, on_the_way)
             assert await fake_upstream.until(lambda: upstream.closed_by_client is not None, timeout=10)
             # ... and its stream ends with slow_client, then the failed response
-            data = await _read_response(sock)
+            data = await read_response(sock)
             error = data.rfind(b"event: error\n")
             assert error > 0 and b'"code":"slow_client"' in data[error : error + 300], data[error : error + 300]
             assert data.rfind(b"event: response.failed\n") > error
@@ -109,7 +109,7 @@ async def test_a_reader_that_stops_during_the_last_events_is_held_to_the_buffer_
     fake_upstream.script(Script(chunks=[NASTY] * 400))
     auth = f"Bearer {scoped_key(jp_serverapp)}"
     with allocated() as grown:
-        sock = await _stalled(jp_http_port, _post(f"{jp_base_url}cellmage/v1/responses", auth, _body()))
+        sock = await stalled_client(jp_http_port, raw_post(f"{jp_base_url}cellmage/v1/responses", auth, _body()))
         try:
             # When the client reads every delta, then stops as the last events begin
             seen = b""
@@ -120,7 +120,7 @@ async def test_a_reader_that_stops_during_the_last_events_is_held_to_the_buffer_
                     break
             else:
                 raise AssertionError("no response.output_text.done")
-            handler = _handler(ResponsesHandler)
+            handler = running_handler(ResponsesHandler)
             output, stream = handler._answer.output, handler.request.connection.stream
             for _ in range(500):  # until the server waits for the client
                 if output.backlog > BUFFER:
@@ -191,7 +191,7 @@ async def test_a_body_far_over_the_limit_is_refused_before_any_of_it_is_read(api
             f"POST {jp_base_url}cellmage/v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {200 << 20}\r\n\r\n"
         ).encode()
-        answer = await _answer_of(jp_http_port, head)  # nothing of the 200 MB was sent
+        answer = await first_answer_bytes(jp_http_port, head)  # nothing of the 200 MB was sent
         assert status in answer.partition(b"\r\n")[0], answer[:200]
     assert fake_upstream.received == []
 

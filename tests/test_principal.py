@@ -4,31 +4,18 @@ principal. Cancel, the per-user limit and the usage ledger key on it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import pytest
 from httpx_sse import EventSource
-from jupyter_server.auth.identity import IdentityProvider, User
 
 from cellmage_server.principal import owner_name
 
 from .fake_upstream import Script
+from .helpers import NamedUsers, settled
 
 HOLD = Script(silence_after=0, hold_seconds=5)
-
-
-class NamedUsers(IdentityProvider):
-    """Like JupyterHub's: a request with the token names its person in ``X-Test-User``."""
-
-    def get_user_token(self, handler: Any) -> Any:
-        async def named() -> User | None:
-            user = await super(NamedUsers, self).get_user_token(handler)
-            name = handler.request.headers.get("X-Test-User")
-            return User(username=name) if user is not None and name else user
-
-        return named()
 
 
 async def _open(client, api, body):
@@ -39,14 +26,6 @@ async def _open(client, api, body):
     events = EventSource(response).aiter_sse()
     start = json.loads((await events.__anext__()).data)
     return cm, events, start
-
-
-async def _settled(api) -> None:
-    for _ in range(200):  # bounded: the server notices hang-ups within a few loop turns
-        if (await api.get("status")).json()["running_answers"] == 0:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("answers are still running on the server")
 
 
 class TestTheTokenIsTheOwner:
@@ -81,7 +60,7 @@ class TestTheTokenIsTheOwner:
                 await cm.__aexit__(None, None, None)
             for c in clients:
                 await c.aclose()
-        await _settled(api)
+        await settled(api, 4)
 
     async def test_the_ledger_is_one_for_all_clients_of_the_owner(self, api, fake_upstream):
         async with api.client() as kernel:
@@ -137,7 +116,7 @@ class TestNamedUsers:
             finally:
                 for cm, _, _ in opened:
                     await cm.__aexit__(None, None, None)
-        await _settled(api)
+        await settled(api, 4)
 
     async def test_each_user_sees_only_their_own_usage(self, api, fake_upstream):
         async with api.client() as alice, api.client() as bob:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+from cellmage_server.answer.ending import ANSWER_MIME
 from cellmage_server.safety.answer_html import answer_html
 from cellmage_server.safety.safe_markdown import code_spans, safe_markdown
 
@@ -131,9 +132,38 @@ def test_math_keeps_its_text_for_mathjax_and_loses_its_links():
     assert "\\\u200bhref" in html
 
 
-def test_split_deltas_make_the_same_answer():
-    split = next(c for c in CASES if "deltas" in c)
-    assert "".join(split["deltas"]) == split["answer"]
+def _pieces(text: str, size: int) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_the_kernels_live_display_fed_delta_by_delta_ends_as_the_whole_answer(case):
+    # The magic's live view (magics/display.py): the deltas go out as plain stdout, each once, and
+    # the stored output that replaces them is the whole answer's. (The lab plugin's live Markdown,
+    # livemd.ts, is fed the same table delta by delta in safemd.test.ts and render.test.ts.)
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from cellmage_server.answer.ending import Ending, answer_bundle
+    from cellmage_server.magics.display import AnswerDisplay
+
+    InteractiveShell.instance()
+    origins = tuple(case.get("image_origins", ()))
+    ending = Ending(model="fake-fast")
+    for deltas in (case.get("deltas") or _pieces(case["answer"], 13), _pieces(case["answer"], 1)):
+        with capture_output() as shown:
+            display = AnswerDisplay(live=True, interval=0)
+            display.start("0123456789abcdef0123456789abcdef")
+            for delta in deltas:
+                display.delta(delta)
+            display.finish(ending, origins)
+        streamed = shown.stdout.split("\x1b[2K")[0]  # what clear_output(wait=True) then replaced
+        assert streamed == case["answer"]
+        assert [o.data for o in shown.outputs] == [
+            answer_bundle(case["answer"], ending, origins, answer_id="0123456789abcdef0123456789abcdef")
+        ]
+        found = render_trusted(shown.outputs[0].data[ANSWER_MIME]["markdown"], tuple(case.get("allowed_images", ())))
+        assert found.problems == []
 
 
 def test_normal_markdown_keeps_its_formatting():

@@ -134,7 +134,10 @@ export function hostileNotebookTests(fake: () => string): void {
     expect(asks).toHaveLength(1);
     expect(JSON.parse(asks[0].body!)).not.toHaveProperty('cell_id');
 
-    await page.waitForTimeout(500); // time for a stray request to leave (none may)
+    // A request the page makes now, seen here: every request it started before was seen first
+    const marker = `/api/status?cellmage-settled=${Date.now()}`;
+    expect((await page.evaluate(url => fetch(url).then(r => r.status), marker))).toBe(200);
+    expect(seen.some(s => s.url.endsWith(marker))).toBe(true);
     const stray = seen.filter(s => s.url.includes('/cellmage/') && !strict(s.url));
     expect(stray, 'cellmage requests outside the strict routes').toEqual([]);
     const stateChanges = seen.filter(s => CHANGES_STATE.test(new URL(s.url).pathname) && s.method !== 'GET');

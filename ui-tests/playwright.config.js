@@ -10,7 +10,6 @@ module.exports = {
   // Collaboration's tests and the installed wheel's need their own servers
   // (playwright.collab.config.js, playwright.wheel.config.js).
   testIgnore: ['**/collab/**', '**/wheel/**'],
-  retries: process.env.CI ? 1 : 0,
   use: {
     ...baseConfig.use,
     video: 'off',

@@ -23,7 +23,6 @@ module.exports = {
   testDir: './wheel',
   outputDir: './test-results/wheel',
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report/wheel' }]],
-  retries: process.env.CI ? 1 : 0,
   timeout: 120 * 1000,
   use: {
     launchOptions: base.use.launchOptions,

@@ -116,10 +116,20 @@ const INTERVAL = 0.03; // s between chunks: ~3 KB/s, a fast model; 60 KB in ~20 
 const QUIET_MS = 1000; // the final render is done when the output has not changed for this long
 const PROFILE = process.env.CELLMAGE_BENCH_PROFILE === '1';
 
-test.describe('Markdown', () => {
-  // Autosave would serialize the 70-cell notebook at a random moment of some run: not the plugin.
+// How the table of contents (JupyterLab's defaults: outputs' headings included) gets an answer's
+// headings: from this extension as the answer streams (src/toc.ts), or JupyterLab's own way, from
+// the stored answer's HTML at its end (the setting off, as before src/toc.ts). Both in one run.
+const HEADINGS = (process.env.CELLMAGE_BENCH_HEADINGS || 'jupyterlab,answer').split(',');
+
+for (const headings of HEADINGS) {
+test.describe(`Markdown, headings: ${headings}`, () => {
   test.use({
-    mockSettings: { ...galata.DEFAULT_SETTINGS, '@jupyterlab/docmanager-extension:plugin': { autosave: false } }
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      // Autosave would serialize the 70-cell notebook at a random moment of some run: not the plugin.
+      '@jupyterlab/docmanager-extension:plugin': { autosave: false },
+      'cellmage-server:toc': { answerHeadings: headings === 'answer' }
+    }
   });
 
   test('a Markdown answer into cell 69 of 70', async ({ page, request, tmpPath }) => {
@@ -157,7 +167,7 @@ test.describe('Markdown', () => {
         results.push({ rtc, ...(await answer(page, cdp, request, markdownAnswer(bytes), INTERVAL)) });
       }
     }
-    fs.writeFileSync(path.join(OUT, 'markdown.json'), JSON.stringify(results, null, 1));
+    fs.writeFileSync(path.join(OUT, `markdown-${headings}.json`), JSON.stringify(results, null, 1));
 
     if (PROFILE) {
       // One more 60 KB answer under the sampling profiler (which slows it: not in the figures).
@@ -166,10 +176,11 @@ test.describe('Markdown', () => {
       await cdp.send('Profiler.start');
       const run = await answer(page, cdp, request, markdownAnswer(SIZES[SIZES.length - 1]), INTERVAL, true);
       const { profile } = await cdp.send('Profiler.stop');
-      fs.writeFileSync(path.join(OUT, 'markdown-profile.json'), JSON.stringify({ ...run, profile }));
+      fs.writeFileSync(path.join(OUT, `markdown-profile-${headings}.json`), JSON.stringify({ ...run, profile }));
     }
   });
 });
+}
 
 /** Until the asked cell's output has not changed for `ms` (the probe notes its changes). */
 async function quiet(page: IJupyterLabPageFixture, ms: number): Promise<void> {
@@ -240,8 +251,11 @@ async function answer(
     // Every long task of this answer, up to now: the quiet time after the final render included,
     // so work that the answer's end sets off elsewhere in the page (the table of contents) counts.
     const tasks = p.longTasks.filter((t: any) => t.end > start);
-    const longest = (from: number, to: number) =>
-      Math.max(0, ...tasks.filter((t: any) => t.end > from && t.end <= to).map((t: any) => t.end - t.start));
+    const within = (from: number, to: number) => tasks.filter((t: any) => t.end > from && t.end <= to);
+    const longest = (from: number, to: number) => Math.max(0, ...within(from, to).map((t: any) => t.end - t.start));
+    // Total blocking time: of each long task, what passed 50 ms (input waited that long)
+    const blocked = (from: number, to: number) =>
+      within(from, to).reduce((sum: number, t: any) => sum + Math.max(0, t.end - t.start - 50), 0);
     const cell = w.jupyterapp.shell.currentWidget.content.widgets[asked];
     return {
       arrived: p.arrivals.size,
@@ -252,6 +266,11 @@ async function answer(
       finalMs: p.lastFrame - p.doneAt, // the done event's arrival → the final render's pixels
       longestStreamingMs: longest(start, p.doneAt), // tasks that ended before `done` arrived
       longestEndMs: longest(p.doneAt, Infinity),
+      blockedStreamingMs: blocked(start, p.doneAt),
+      blockedEndMs: blocked(p.doneAt, Infinity),
+      longTasksEnd: within(p.doneAt, Infinity).length,
+      // The table of contents' entries once it settled (the answer's headings are among them)
+      tocEntries: document.querySelectorAll('.jp-TableOfContents-content .jp-tocItem').length,
       // For a profile: times from the command's start
       doneAtMs: p.doneAt - start,
       longTasks: tasks.map((t: any) => [t.start - start, t.end - start]),

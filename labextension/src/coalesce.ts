@@ -1,8 +1,8 @@
 /**
  * When to render a growing answer: never per token. At most one render per `interval` ms, and
- * the interval grows with the text's length (`msPerKChar` per 1,000 characters), so the total
- * rendering work of a long answer stays linear in its length instead of quadratic (each render
- * costs about its length; the number of renders falls as it grows). Pure: timers are injected.
+ * one within `interval` ms of new text, however long the answer has grown: each render costs
+ * about the new text, not the whole (livemd.ts and render.ts's BlockRenderer keep what was
+ * finished), so the pace need not slow as the answer grows. Pure: timers are injected.
  */
 
 export interface IClock {
@@ -24,21 +24,15 @@ export class RenderScheduler {
   constructor(
     private readonly _render: () => void,
     private readonly _interval: number,
-    private readonly _msPerKChar = 20,
     private readonly _clock: IClock = browserClock
   ) {}
 
-  /** The gap wanted after a render of `length` characters. */
-  gap(length: number): number {
-    return Math.max(this._interval, (length / 1000) * this._msPerKChar);
-  }
-
-  /** New text arrived (the answer is now `length` characters long). */
-  changed(length: number): void {
+  /** New text arrived. */
+  changed(): void {
     if (this._timer !== null) {
       return; // a render is already due; it will show this text too
     }
-    const wait = this._last + this.gap(length) - this._clock.now();
+    const wait = this._last + this._interval - this._clock.now();
     this._timer = this._clock.setTimeout(() => this._fire(), Math.max(0, wait));
   }
 

@@ -14,6 +14,7 @@ import { liveAnswers, liveSettings } from './live';
 import { setImageOrigins } from './render';
 import { IStatus, requestAPI } from './request';
 import { settleAbandoned } from './settle';
+import { answerTocPlugin } from './toc';
 
 const PLUGIN_ID = 'cellmage-server:plugin';
 
@@ -108,4 +109,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, executorPlugin];
+export default [plugin, executorPlugin, answerTocPlugin];

@@ -137,7 +137,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     this._live = liveAnswers.follow(id, quiet);
     this._markdown = new LiveMarkdown(allowedImageOrigins());
     // Each update costs about the new text (livemd.ts), so the pace need not slow as it grows.
-    this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval, 0);
+    this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval);
     this._progress = new Progress(this._live);
     this._setTail(this._progress.node);
     this._live.changed.connect(this._changed, this);
@@ -170,7 +170,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
       this._setTail(null);
       this._scheduler!.flush();
     } else if (live.text && !live.quiet) {
-      this._scheduler!.changed(live.text.length);
+      this._scheduler!.changed();
     }
     this._markCell();
   }

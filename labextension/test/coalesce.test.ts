@@ -1,4 +1,5 @@
-// Render scheduling with a fake clock: never per token, and fewer renders as the text grows.
+// Render scheduling with a fake clock, as mime.ts sets it up (the plugin's renderInterval, 50 ms by
+// default): never per token, and the pace the same however long the answer grows.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
@@ -35,12 +36,15 @@ class FakeClock implements IClock {
   }
 }
 
-function stream(chunks: number, everyMs: number, charsPerChunk = 4): number {
+const INTERVAL = 50; // the plugin's default renderInterval (index.ts)
+
+/** `chunks` deltas, one every `everyMs`, then the end; the times of the renders. */
+function stream(chunks: number, everyMs: number): number[] {
   const clock = new FakeClock();
-  let renders = 0;
-  const scheduler = new RenderScheduler(() => renders++, 50, 20, clock);
+  const renders: number[] = [];
+  const scheduler = new RenderScheduler(() => renders.push(clock.now()), INTERVAL, clock);
   for (let i = 1; i <= chunks; i++) {
-    scheduler.changed(i * charsPerChunk);
+    scheduler.changed();
     clock.advance(everyMs);
   }
   scheduler.flush();
@@ -50,43 +54,53 @@ function stream(chunks: number, everyMs: number, charsPerChunk = 4): number {
 test('many tokens in one interval make one render', () => {
   const clock = new FakeClock();
   let renders = 0;
-  const scheduler = new RenderScheduler(() => renders++, 50, 20, clock);
+  const scheduler = new RenderScheduler(() => renders++, INTERVAL, clock);
   for (let i = 0; i < 100; i++) {
-    scheduler.changed(i);
+    scheduler.changed();
   }
-  clock.advance(60);
+  clock.advance(INTERVAL + 10);
   assert.equal(renders, 1);
 });
 
 test('never more than one render per interval while streaming', () => {
   const renders = stream(4000, 1); // 4,000 chunks over 4 s
-  assert.ok(renders <= 4000 / 50 + 1, `${renders} renders`);
+  // one per interval, the first at once, and the flush at the end
+  assert.ok(renders.length <= 4000 / INTERVAL + 2, `${renders.length} renders`);
+  for (let i = 1; i < renders.length - 1; i++) {
+    assert.ok(renders[i] - renders[i - 1] >= INTERVAL, `renders ${renders[i - 1]} and ${renders[i]}`);
+  }
 });
 
-test('render work stays linear: twice the answer, about twice the rendered characters', () => {
-  const work = (chunks: number) => {
-    const clock = new FakeClock();
-    let rendered = 0;
-    let length = 0;
-    const scheduler = new RenderScheduler(() => (rendered += length), 50, 20, clock);
-    for (let i = 0; i < chunks; i++) {
-      length += 4;
-      scheduler.changed(length);
-      clock.advance(1);
-    }
-    scheduler.flush();
-    return rendered;
-  };
-  const ratio = work(8000) / work(4000);
-  assert.ok(ratio < 2.3, `ratio ${ratio}`);
+test('the pace does not slow as the answer grows: a render every interval to the end', () => {
+  // 4,000 chunks over 4 s (a long answer by its end): about 80 renders, evenly spread
+  const renders = stream(4000, 1);
+  assert.ok(renders.length >= 4000 / INTERVAL - 1, `${renders.length} renders`);
+  for (let i = 1; i < renders.length; i++) {
+    assert.ok(renders[i] - renders[i - 1] <= INTERVAL + 1, `a gap of ${renders[i] - renders[i - 1]} ms`);
+  }
+});
+
+test('new text after a quiet spell shows at once', () => {
+  const clock = new FakeClock();
+  let renders = 0;
+  const scheduler = new RenderScheduler(() => renders++, INTERVAL, clock);
+  scheduler.changed();
+  clock.advance(0);
+  assert.equal(renders, 1);
+  clock.advance(1000); // the provider was silent
+  scheduler.changed();
+  clock.advance(0);
+  assert.equal(renders, 2);
 });
 
 test('flush renders at once and cancels the pending render', () => {
   const clock = new FakeClock();
   let renders = 0;
-  const scheduler = new RenderScheduler(() => renders++, 50, 20, clock);
-  scheduler.changed(10);
+  const scheduler = new RenderScheduler(() => renders++, INTERVAL, clock);
+  scheduler.changed();
+  clock.advance(0);
+  scheduler.changed();
   scheduler.flush();
   clock.advance(100);
-  assert.equal(renders, 1);
+  assert.equal(renders, 2);
 });

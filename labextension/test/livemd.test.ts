@@ -44,23 +44,23 @@ test('finished chunks are not processed again', () => {
   assert.ok(before.slice(0, -1).every((b, i) => b === after[i])); // the same strings
 });
 
-test('a hostile answer after a finished chunk is made safe exactly as on its own', () => {
+test('a hostile answer after a finished chunk, or cut at its own blank lines, is made safe exactly as on its own', () => {
   const table = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'tests', 'safety_cases.json'), 'utf-8'));
   const filler = 'Some plain words here.\n\n'.repeat(120); // cut off as chunks before the answer
   let checked = 0;
   for (const c of table.cases) {
     const origins: string[] = c.image_origins ?? [];
     const answer = c.answer as string;
-    if (answer.length >= 2000 || /\n[ \t]*\n/.test(answer)) {
-      continue; // would itself be cut into chunks (each made safe on its own, as any text is)
+    // minChunk 1: every blank line of the answer (the reference definitions' among them) ends a chunk
+    for (const minChunk of [2000, 1]) {
+      const live = new LiveMarkdown(origins, minChunk);
+      for (const part of [filler, ...(answer.match(/[\s\S]{1,13}/g) ?? [])]) {
+        live.append(part);
+      }
+      // The answer's part of what is shown is the table's safe Markdown of that answer
+      assert.ok(live.blocks().join('\n').trimEnd().endsWith(c.expected.trimEnd()), `${c.name} (chunks of ${minChunk})`);
     }
-    const live = new LiveMarkdown(origins, 2000);
-    for (const part of [filler, ...(answer.match(/[\s\S]{1,13}/g) ?? [])]) {
-      live.append(part);
-    }
-    // The answer's part of what is shown is the table's safe Markdown of that answer
-    assert.ok(live.blocks().join('\n').trimEnd().endsWith(c.expected.trimEnd()), c.name);
     checked++;
   }
-  assert.ok(checked > 30, `only ${checked} cases checked`);
+  assert.equal(checked, table.cases.length);
 });

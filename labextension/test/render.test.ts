@@ -16,11 +16,14 @@ import { Marked } from 'marked';
 import { gfmHeadingId } from 'marked-gfm-heading-id';
 import { mangle } from 'marked-mangle';
 
+import { LiveMarkdown } from '../src/livemd';
 import { BlockRenderer, harden, mathStyle, renderAnswer, setImageOrigins } from '../src/render';
+import { safeMarkdown } from '../src/safemd';
 
 interface ICase {
   name: string;
   answer: string;
+  expected: string;
   deltas?: string[];
   image_origins?: string[];
 }
@@ -103,6 +106,53 @@ for (const c of table.cases) {
     setImageOrigins([]);
   });
 }
+
+/**
+ * The live view as mime.ts drives it: each delta appended to a LiveMarkdown, its blocks rendered by
+ * a BlockRenderer; inert after every delta. Returns the host, as the last delta left it.
+ */
+async function liveView(deltas: string[], origins: readonly string[], minChunk?: number): Promise<HTMLElement> {
+  const host = document.createElement('div');
+  const blocks = new BlockRenderer(host, options());
+  const markdown = new LiveMarkdown(origins, minChunk);
+  for (const [i, delta] of deltas.entries()) {
+    markdown.append(delta);
+    await blocks.renderBlocks(() => markdown.blocks());
+    assertInert(host, origins, `after ${i + 1} delta(s)`);
+  }
+  return host;
+}
+
+/** The whole answer's safe Markdown rendered at once, as the stored answer is. */
+async function wholeView(markdown: string): Promise<HTMLElement> {
+  const host = document.createElement('div');
+  await new BlockRenderer(host, options()).render(markdown);
+  return host;
+}
+
+const pieces = (text: string, size: number) => text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? [];
+
+for (const c of table.cases) {
+  test(`safe answer, live delta by delta, shows what the whole answer shows: ${c.name}`, async () => {
+    setImageOrigins(c.image_origins ?? []);
+    const whole = await wholeView(c.expected);
+    for (const deltas of [c.deltas ?? pieces(c.answer, 13), pieces(c.answer, 1)]) {
+      const live = await liveView(deltas, c.image_origins ?? []);
+      assert.equal(live.innerHTML, whole.innerHTML, `${deltas.length} deltas`);
+    }
+    setImageOrigins([]);
+  });
+}
+
+test('a long answer, cut into finished chunks as it streams, shows what the whole answer shows', async () => {
+  // Every case of the table one after the other, three times: several times the live view's chunk size
+  const answer = Array(3).fill(table.cases.map(c => c.answer).join('\n\n')).join('\n\n');
+  assert.ok(answer.length > 3 * 2000);
+  const live = await liveView(pieces(answer, 13), []);
+  const whole = await wholeView(safeMarkdown(answer));
+  assert.ok(live.children.length > 40); // many blocks (the host's own children: no wrapper)
+  assert.equal(live.innerHTML, whole.innerHTML);
+});
 
 test('images become links the user may follow, and only the allowed origin loads', async () => {
   setImageOrigins(['https://images.example.org']);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { answerHtml } from '../src/answerhtml';
+import { LiveMarkdown } from '../src/livemd';
 import { codeSpans, safeMarkdown, topLevelBlocks } from '../src/safemd';
 
 interface ICase {
@@ -25,8 +26,23 @@ for (const c of table.cases) {
   test(`safe answer: ${c.name}`, () => {
     assert.equal(safeMarkdown(c.answer, c.image_origins ?? []), c.expected);
     assert.equal(answerHtml(c.answer, c.image_origins ?? []), c.expected_html);
-    if (c.deltas) {
-      assert.equal(safeMarkdown(c.deltas.join('')), c.expected);
+  });
+
+  test(`safe answer fed to the live view delta by delta shows as the whole answer: ${c.name}`, () => {
+    const origins = c.image_origins ?? [];
+    const whole = topLevelBlocks(safeMarkdown(c.answer, origins));
+    assert.deepEqual(whole, topLevelBlocks(c.expected));
+    // The case's own deltas where it has them, else the answer cut every 13 characters and every one
+    const splits = [c.deltas ?? [], c.answer.match(/[\s\S]{1,13}/g) ?? [], Array.from(c.answer)].filter(d => d.length);
+    for (const deltas of splits) {
+      assert.equal(deltas.join(''), c.answer);
+      // As mime.ts makes it (the default chunk size), and cutting at every blank line
+      for (const live of [new LiveMarkdown(origins), new LiveMarkdown(origins, 1)]) {
+        for (const delta of deltas) {
+          live.append(delta);
+        }
+        assert.deepEqual(live.blocks().join('\n'), whole.join('\n'), `${deltas.length} deltas`);
+      }
     }
   });
 }

@@ -10,6 +10,8 @@
 import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { APIRequestContext, Browser, Page } from '@playwright/test';
 
+import { ask, fakeProvider, PAGE_GONE, words } from '../helpers';
+
 declare const process: { env: Record<string, string | undefined> }; // (no @types/node here)
 
 // Set by playwright.collab.config.js (its fake provider's control URL). The default config
@@ -21,18 +23,7 @@ const OTHER_SOURCE = 'x = 1';
 // Every expectation is bounded; the longest answer below takes 20 s.
 const WAIT = { timeout: 30000 };
 
-async function script(request: APIRequestContext, ...scripts: Record<string, unknown>[]) {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data: scripts });
-}
-
-async function received(request: APIRequestContext): Promise<any[]> {
-  return (await (await request.get(`${FAKE}/received`)).json()).received;
-}
-
-function words(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `word${i} `);
-}
+const { script, received } = fakeProvider(FAKE);
 
 interface ITeam {
   /** The fixture's page: it created the notebook. */
@@ -100,12 +91,6 @@ function canon(value: unknown): string {
 async function saved(request: APIRequestContext, path: string): Promise<any> {
   const response = await request.get(`/api/contents/${path.split('/').map(encodeURIComponent).join('/')}?content=1`);
   return (await response.json()).content;
-}
-
-/** Ask from this page with cell 0 active. The command resolves at the answer's end, or never (the
- * page closes): not awaited. */
-function ask(page: Page): void {
-  page.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell')).catch(() => undefined);
 }
 
 const firstCell = (page: Page) => page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell').first();
@@ -184,7 +169,7 @@ test.describe('Teams in one notebook', () => {
       }).observe(cell, { attributes: true, attributeFilter: ['class'] });
     });
 
-    ask(t.ada);
+    const asking = ask(t.ada);
 
     // Bob's page follows it live: his cell is busy while the text grows
     const live = firstCell(t.bob).locator('.jp-cellmage-Live');
@@ -204,6 +189,7 @@ test.describe('Teams in one notebook', () => {
     await expect(firstCell(t.ada).locator('.jp-cellmage-Answer')).toContainText('fake-fast', WAIT);
     await expect(firstCell(t.bob).locator('.jp-cellmage-Answer')).toContainText('fake-fast', WAIT);
     const output = await settledEverywhere(t, request);
+    expect(await asking).toBe('ended'); // Ada's ask ended with the answer
     expect(output.data[ANSWER_MIME].markdown).toContain('word0 word1 word2');
     expect(output.data[ANSWER_MIME].markdown).toContain('word199');
     expect(output.metadata.cellmage.finish_reason).toBe('stop');
@@ -223,7 +209,7 @@ test.describe('Teams in one notebook', () => {
     await script(request, { chunks: words(300), interval: 0.05 });
     const t = await team(page, browser, baseURL!, tmpPath, waitForApplication);
     bob = t.bob;
-    ask(t.ada);
+    const asking = ask(t.ada);
     await expect(firstCell(t.bob).locator('.jp-cellmage-Live')).toContainText('word3', WAIT);
 
     // Bob's page knows the cell is answering: its button is the stop control
@@ -241,6 +227,7 @@ test.describe('Teams in one notebook', () => {
       await expect(answer).toContainText('word0 word1 word2 word3');
     }
     const output = await settledEverywhere(t, request);
+    expect(await asking).toBe('ended'); // Ada's ask ended with the answer
     expect(output.metadata.cellmage.stopped).toBe(true);
     expect(output.metadata.cellmage.finish_reason).toBe('cancelled');
     // No error output: a stop is not a failure
@@ -264,7 +251,7 @@ test.describe('Teams in one notebook', () => {
       await route.continue();
     });
 
-    ask(t.ada);
+    const asking = ask(t.ada);
     await expect(firstCell(t.ada).locator('.jp-cellmage-Live')).toContainText('word3', WAIT);
     await expect.poll(async () => (await view(t.bob, t.path)).outputs.length, WAIT).toBe(1);
     const placeholder = (await view(t.ada, t.path)).outputs;
@@ -307,6 +294,7 @@ test.describe('Teams in one notebook', () => {
     await expect(firstCell(t.bob).locator('.jp-cellmage-Live')).toContainText('word3', WAIT);
     await expect(firstCell(t.ada).locator('.jp-cellmage-Answer')).toContainText('fake-fast', WAIT);
     const output = await settledEverywhere(t, request);
+    expect(await asking).toBe('ended'); // Ada's ask ended with the answer
     expect(output.data[ANSWER_MIME].markdown).toContain('word199');
     expect(output.metadata.cellmage.stopped).toBeUndefined();
     expect(await received(request)).toHaveLength(1);
@@ -319,13 +307,14 @@ test.describe('Teams in one notebook', () => {
     const t = await team(page, browser, baseURL!, tmpPath, waitForApplication);
     bob = t.bob;
     // Bob asks this time; Ada watches
-    ask(t.bob);
+    const asking = ask(t.bob);
     const cell = firstCell(t.ada);
     await expect(cell.locator('.jp-cellmage-Live')).toContainText('word5', WAIT);
     await expect(cell).toHaveAttribute('aria-busy', 'true');
 
     // Bob's page goes away mid-answer, its stream with it: the server stops the provider ...
     await t.bob.context().close();
+    expect(await asking).toMatch(PAGE_GONE); // the page that asked went away before the answer ended
     await expect.poll(async () => (await received(request))[0].closed_by_client, WAIT).toBe(true);
     // ... and writes the answer into the shared notebook: Ada's page shows it, stopped, abandoned
     const answer = cell.locator('.jp-cellmage-Answer');
@@ -355,21 +344,29 @@ test.describe('Teams in one notebook', () => {
   test('edits elsewhere during the answer are kept, in both pages and the file', async ({
     page, browser, baseURL, tmpPath, waitForApplication, request
   }) => {
-    await script(request, { chunks: words(400), interval: 0.05 });
+    // 200 words, then the provider goes silent with the answer open: it runs until Ada stops it,
+    // however slow the machine (a paced answer could end before the edit has gone round)
+    await script(request, { chunks: words(400), interval: 0.01, silence_after: 200, hold_seconds: 90 });
     const t = await team(page, browser, baseURL!, tmpPath, waitForApplication);
     bob = t.bob;
-    ask(t.ada);
-    await expect(firstCell(t.bob).locator('.jp-cellmage-Live')).toContainText('word3', WAIT);
+    const asking = ask(t.ada);
+    await expect(firstCell(t.bob).locator('.jp-cellmage-Live')).toContainText('word199', WAIT);
 
-    // Bob types into the other cell while the answer streams; Ada's page gets the edit meanwhile
+    // Bob types into the other cell while the answer runs; Ada's page gets the edit meanwhile
     const edited = 'y = 2  # edited';
     expect(await t.bob.notebook.setCell(1, 'code', edited)).toBe(true);
     await expect.poll(async () => (await view(t.ada, t.path)).sources, WAIT).toEqual([PROMPT, edited]);
     expect((await received(request))[0].finished).toBe(false); // all that while the answer ran
     await expect(firstCell(t.bob).locator('.jp-cellmage-Live')).toHaveCount(1);
 
-    await expect(firstCell(t.ada).locator('.jp-cellmage-Answer')).toContainText('fake-fast', WAIT);
+    // Ada stops it: the stored answer and the edit, in both pages and the file
+    await t.ada.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell'));
+    expect(await asking).toBe('ended');
+    // One stored answer: outputs never duplicate
+    await expect(firstCell(t.ada).locator('.jp-cellmage-Answer')).toHaveCount(1, WAIT);
+    await expect(firstCell(t.ada).locator('.jp-cellmage-Answer')).toContainText('Stopped before the end of the answer.', WAIT);
     const output = await settledEverywhere(t, request, edited);
-    expect(output.data[ANSWER_MIME].markdown).toContain('word399');
+    expect(output.data[ANSWER_MIME].markdown).toContain('word199');
+    expect(output.metadata.cellmage.stopped).toBe(true);
   });
 });

@@ -1,12 +1,10 @@
 import { expect, Page, test } from '@playwright/test';
 
+import { fakeProvider, words } from '../helpers';
+
 // The stack of tests/hub/serve.py: JupyterHub (with configurable-http-proxy) on 8010, LiteLLM
 // Proxy between ada's server and the fake provider, whose controls are on 8013.
-const FAKE = 'http://127.0.0.1:8013/_fake';
-
-function words(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `word${i} `);
-}
+const { script, received } = fakeProvider('http://127.0.0.1:8013/_fake');
 
 async function logIn(page: Page, user: string) {
   await page.goto('/hub/login');
@@ -20,8 +18,7 @@ test('ada logs in to the hub, opens a notebook in /user/ada/lab and sees the ans
   page,
   request
 }) => {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data: [{ chunks: words(30), interval: 0.08 }] });
+  await script(request, { chunks: words(30), interval: 0.08 });
 
   await logIn(page, 'ada');
   await page.goto('/user/ada/lab/tree/hub.ipynb');
@@ -56,8 +53,8 @@ test('ada logs in to the hub, opens a notebook in /user/ada/lab and sees the ans
   expect(growing.length).toBeGreaterThan(5);
   expect(growing[growing.length - 1][0] - growing[0][0]).toBeGreaterThan(1200);
 
-  const received = (await (await request.get(`${FAKE}/received`)).json()).received;
-  expect(received).toHaveLength(1);
-  expect(received[0].body.user).toBe('ada');
+  const calls = await received(request);
+  expect(calls).toHaveLength(1);
+  expect(calls[0].body.user).toBe('ada');
   await page.screenshot({ path: test.info().outputPath('hub-answer.png') });
 });

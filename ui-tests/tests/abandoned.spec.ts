@@ -5,22 +5,16 @@
  * record. With it, the server writes it itself: collab/*.spec.ts.)
  */
 import { expect, test } from '@jupyterlab/galata';
-import { APIRequestContext } from '@playwright/test';
 
-const FAKE = 'http://127.0.0.1:8891/_fake';
-
-async function script(request: APIRequestContext, data: Record<string, unknown>[]) {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data });
-}
+import { ask, labStarted, openNotebook, PAGE_GONE, received, script, words } from '../helpers';
 
 test('an answer abandoned by its page is marked incomplete when the notebook opens again', async ({ page, request }) => {
-  await script(request, [{ chunks: Array.from({ length: 300 }, (_, i) => `word${i} `), interval: 0.05 }]);
+  await script(request, { chunks: words(300), interval: 0.05 });
   await page.notebook.createNew();
   await page.notebook.setCell(0, 'code', 'Write at length.');
   await page.notebook.selectCells(0);
   // (It resolves at the answer's end; here the page goes away first.)
-  page.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell')).catch(() => undefined);
+  const asking = ask(page);
   await expect(page.locator('.jp-Cell').first()).toContainText('word5', { timeout: 20000 });
   const path: string = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.context.path);
   // Saved mid-answer: the file holds the live placeholder
@@ -30,10 +24,10 @@ test('an answer abandoned by its page is marked incomplete when the notebook ope
 
   // The page goes away mid-answer (its stream with it): the server stops the provider
   await page.reload({ waitForIsReady: false });
-  await expect.poll(async () => (await (await request.get(`${FAKE}/received`)).json()).received[0].closed_by_client).toBe(true);
-  await page.waitForFunction(() => (window as any).jupyterapp?.started !== undefined && !document.querySelector('#jupyterlab-splash'));
-  await page.evaluate(() => (window as any).jupyterapp.started);
-  await page.evaluate(p => (window as any).jupyterapp.commands.execute('docmanager:open', { path: p }), path);
+  expect(await asking).toMatch(PAGE_GONE); // the page that asked went away before the answer ended
+  await expect.poll(async () => (await received(request))[0].closed_by_client).toBe(true);
+  await labStarted(page);
+  await openNotebook(page, path);
 
   // Opened again: the text that came, the Stopped marker, what happened, the status line
   const answer = page.locator('.jp-Cell').first().locator('.jp-cellmage-Answer');

@@ -1,21 +1,6 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import { APIRequestContext } from '@playwright/test';
 
-// The fake provider runs inside the Jupyter server under test (jupyter_server_test_config.py).
-const FAKE = 'http://127.0.0.1:8891/_fake';
-
-async function script(request: APIRequestContext, ...scripts: Record<string, unknown>[]) {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data: scripts });
-}
-
-async function received(request: APIRequestContext): Promise<any[]> {
-  return (await (await request.get(`${FAKE}/received`)).json()).received;
-}
-
-function words(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `word${i} `);
-}
+import { received, script, words } from '../helpers';
 
 /** A new notebook whose first cell holds `source`, selected, with its cell toolbar showing. */
 async function promptCell(page: IJupyterLabPageFixture, source: string) {
@@ -70,6 +55,24 @@ test.describe('Ask the LLM from a cell', () => {
     // stored answer (collaborators and the document store get no per-update copies).
     const stamps: number[] = await page.evaluate(() => (window as any).cellmageStamps);
     expect(stamps.length).toBeLessThanOrEqual(3);
+  });
+
+  test('the control shows on code cells only', async ({ page }) => {
+    await promptCell(page, 'A prompt in a code cell.');
+    await page.notebook.addCell('markdown', 'Some *notes*.');
+    await page.notebook.addCell('raw', 'raw text');
+    const button = (index: number) =>
+      page.locator('.jp-Cell').nth(index).locator('.jp-cell-toolbar [data-command="cellmage:run-cell"]');
+
+    await page.notebook.selectCells(0);
+    await expect(button(0)).toBeVisible();
+    for (const index of [1, 2]) {
+      await page.notebook.selectCells(index);
+      // The cell's toolbar is there (JupyterLab's own items), without the CellMage control
+      await expect(page.locator('.jp-Cell').nth(index).locator('.jp-cell-toolbar')).toBeVisible();
+      await expect(button(index)).toBeHidden();
+    }
+    await page.screenshot({ path: test.info().outputPath('code-cells-only.png') });
   });
 
   test('a %%llm line sets model and temperature on the provider call', async ({ page, request }) => {
@@ -140,7 +143,13 @@ test.describe('Ask the LLM from a cell', () => {
 
   test('the saved notebook holds the Markdown answer and its metadata', async ({ page, request }) => {
     await script(request, { chunks: ['**bold** ', 'answer'] });
-    await promptCell(page, 'Answer in Markdown.');
+    // The cell ran as code in the kernel first: it has an execution count, which the answer clears
+    await promptCell(page, '40 + 2');
+    await page.notebook.runCell(0);
+    await expect(page.locator('.jp-Cell').first().locator('.jp-InputPrompt')).toContainText('[1]');
+    expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.model.cells.get(0).executionCount)).toBe(1);
+    await page.notebook.setCell(0, 'code', 'Answer in Markdown.');
+    await page.notebook.selectCells(0);
     await askButton(page).click();
     await expect(outputText(page)).toContainText('bold answer');
 

@@ -1,22 +1,15 @@
 import { expect, test } from '@jupyterlab/galata';
-import { APIRequestContext } from '@playwright/test';
+
+import { received, script } from '../helpers';
 
 // The toolbar reads a first %%llm line with the magic's grammar (flags.ts, flags.py), CellMage's
 // --no-history, --no-rollback and --param included; the fake provider's log shows what went out.
-const FAKE = 'http://127.0.0.1:8891/_fake';
-
-async function received(request: APIRequestContext): Promise<any[]> {
-  return (await (await request.get(`${FAKE}/received`)).json()).received;
-}
 
 test("the toolbar asks with CellMage's flags: --no-history is seen, not kept; --param reaches the provider", async ({
   page,
   request
 }) => {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, {
-    data: [{ chunks: ['A prompt is what you ask.'] }, { chunks: ['A token is a piece of a word.'] }, { chunks: ['Go on, then.'] }]
-  });
+  await script(request, { chunks: ['A prompt is what you ask.'] }, { chunks: ['A token is a piece of a word.'] }, { chunks: ['Go on, then.'] });
   await page.notebook.createNew();
   await page.notebook.setCell(0, 'code', 'What is a prompt?');
   await page.notebook.addCell('code', '%%llm --no-history --param top_p 0.5 --param stop END\nAn aside: what is a token?');

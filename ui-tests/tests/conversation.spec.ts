@@ -1,15 +1,9 @@
 import { expect, test } from '@jupyterlab/galata';
-import { APIRequestContext } from '@playwright/test';
 
-const FAKE = 'http://127.0.0.1:8891/_fake';
-
-async function received(request: APIRequestContext): Promise<any[]> {
-  return (await (await request.get(`${FAKE}/received`)).json()).received;
-}
+import { received, script } from '../helpers';
 
 test('a notebook is one conversation: the second cell sees the first; show and clear it', async ({ page, request }) => {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data: [{ chunks: ['Paris.'] }, { chunks: ['About 2.1 million.'] }] });
+  await script(request, { chunks: ['Paris.'] }, { chunks: ['About 2.1 million.'] });
   await page.notebook.createNew();
   await page.notebook.setCell(0, 'code', 'What is the capital of France?');
   await page.notebook.addCell('code', 'How many people live there?');

@@ -4,16 +4,10 @@
  * status line in the toolbar's output and in the magic's.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import { APIRequestContext } from '@playwright/test';
 
-const FAKE = 'http://127.0.0.1:8891/_fake';
+import { script } from '../helpers';
 
 const CODE = ['Here is the script:\n\n', '```python\n', ...Array.from({ length: 200 }, (_, i) => `print(${i} < ${i + 1})\n`)];
-
-async function script(request: APIRequestContext, data: Record<string, unknown>[]) {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data });
-}
 
 const output = (page: IJupyterLabPageFixture, index: number) =>
   page.locator('.jp-Cell').nth(index).locator('.jp-cellmage-Answer').first();
@@ -35,7 +29,7 @@ test.describe('Endings', () => {
     await page.notebook.addCell('code', '%load_ext cellmage_server');
     await page.notebook.addCell('code', '%%llm --stream\nWrite a script.');
 
-    await script(request, [{ chunks: CODE, interval: 0.05 }]);
+    await script(request, { chunks: CODE, interval: 0.05 });
     await page.notebook.selectCells(0);
     void page.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell')); // resolves at the end
     await expect(page.locator('.jp-Cell').first()).toContainText('print(3 < 4)', { timeout: 20000 });
@@ -43,7 +37,7 @@ test.describe('Endings', () => {
     await expectEndingOutsideCode(page, 0);
 
     await page.notebook.runCell(1);
-    await script(request, [{ chunks: CODE, interval: 0.05 }]);
+    await script(request, { chunks: CODE, interval: 0.05 });
     await page.notebook.selectCells(2);
     void page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:run-cell'));
     await expect(page.locator('.jp-Cell').nth(2)).toContainText('print(3 < 4)', { timeout: 20000 });
@@ -61,7 +55,7 @@ test.describe('Endings', () => {
     await page.notebook.setCell(0, 'code', 'Say hi.');
     await page.notebook.addCell('code', '%load_ext cellmage_server');
     await page.notebook.addCell('code', '%%llm\nSay hi.');
-    await script(request, [{ chunks: ['Hi ', 'there.'] }, { chunks: ['Hi ', 'there.'] }]);
+    await script(request, { chunks: ['Hi ', 'there.'] }, { chunks: ['Hi ', 'there.'] });
     await page.notebook.selectCells(0);
     await page.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell'));
     await expect(output(page, 0)).toContainText('Hi there.');

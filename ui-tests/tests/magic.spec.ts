@@ -5,9 +5,8 @@
  * fresh render.
  */
 import { expect, test } from '@jupyterlab/galata';
-import { APIRequestContext } from '@playwright/test';
 
-const FAKE = 'http://127.0.0.1:8891/_fake';
+import { script } from '../helpers';
 
 const ANSWER = [
   '# Plan\n\n',
@@ -20,11 +19,6 @@ const ANSWER = [
   ...Array.from({ length: 60 }, (_, i) => `word${i} `)
 ];
 
-async function script(request: APIRequestContext, data: Record<string, unknown>[]) {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data });
-}
-
 test.describe('The magic in JupyterLab', () => {
   test('renders live Markdown while it streams, then the stored answer', async ({ page, request }) => {
     await page.notebook.createNew();
@@ -32,7 +26,7 @@ test.describe('The magic in JupyterLab', () => {
     await page.notebook.addCell('code', '%%llm --stream\nPlan it.');
     await page.notebook.runCell(0);
 
-    await script(request, [{ chunks: ANSWER, interval: 0.08 }]);
+    await script(request, { chunks: ANSWER, interval: 0.08 });
     await page.notebook.selectCells(1);
     void page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:run-cell'));
 

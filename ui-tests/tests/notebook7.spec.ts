@@ -2,11 +2,13 @@
 import { expect, test } from '@playwright/test';
 
 const NOTEBOOK7 = 'http://localhost:8889';
-const FAKE = 'http://127.0.0.1:8892/_fake';
+import { fakeProvider, words } from '../helpers';
+
+// Notebook 7's server has its own fake provider (jupyter_server_test_config.py)
+const { script } = fakeProvider('http://127.0.0.1:8892/_fake');
 
 test('Notebook 7: the cell-toolbar button streams the answer into the output', async ({ page, request }) => {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data: [{ chunks: ['Bonjour ', 'from ', 'Notebook 7'], interval: 0.05 }] });
+  await script(request, { chunks: ['Bonjour ', 'from ', 'Notebook 7'], interval: 0.05 });
   const name = `nb7-${Date.now()}.ipynb`;
   const notebook = {
     type: 'notebook',
@@ -36,9 +38,8 @@ test('Notebook 7: the cell-toolbar button streams the answer into the output', a
 });
 
 test('Notebook 7: the %%llm magic renders live Markdown while it streams', async ({ page, request }) => {
-  const chunks = ['# Plan\n\n', '- one\n', '- two\n\n', ...Array.from({ length: 50 }, (_, i) => `word${i} `)];
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data: [{ chunks, interval: 0.08 }] });
+  const chunks = ['# Plan\n\n', '- one\n', '- two\n\n', ...words(50)];
+  await script(request, { chunks, interval: 0.08 });
   const name = `nb7-magic-${Date.now()}.ipynb`;
   const code = (source: string) => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null });
   const notebook = {

@@ -12,7 +12,7 @@ import { APIRequestContext } from '@playwright/test';
 import { readFileSync } from 'fs';
 import { join } from 'path';
 
-const FAKE = 'http://127.0.0.1:8891/_fake';
+import { chunked, pageRequestsSettled, reopen, script, strayExfil } from '../helpers';
 
 interface ICase {
   name: string;
@@ -24,29 +24,17 @@ const HOSTILE = CASES.filter(c => c.name !== 'normal answer');
 const NORMAL = CASES.find(c => c.name === 'normal answer')!;
 
 /** One answer holding every hostile case, cut into small deltas so HTML splits across them. */
-function chunked(text: string, size = 13): string[] {
-  const chunks: string[] = [];
-  for (let i = 0; i < text.length; i += size) {
-    chunks.push(text.slice(i, i + size));
-  }
-  return chunks;
-}
 const HOSTILE_ANSWER = HOSTILE.map(c => c.answer).join('\n\n') + '\n\nEND-OF-ANSWER';
 
-async function script(request: APIRequestContext, answer: string) {
-  await request.post(`${FAKE}/reset`);
-  await request.post(`${FAKE}/script`, { data: [{ chunks: chunked(answer), interval: 0.002 }] });
-}
-
-async function exfil(request: APIRequestContext): Promise<string[]> {
-  return (await (await request.get(`${FAKE}/exfil`)).json()).exfil;
+async function scriptAnswer(request: APIRequestContext, answer: string) {
+  await script(request, { chunks: chunked(answer), interval: 0.002 });
 }
 
 /** Nothing ran, nothing was fetched, and the output holds only inert elements. */
 async function expectInert(page: IJupyterLabPageFixture, request: APIRequestContext, where: string) {
-  await page.waitForTimeout(1000); // time for any image, style or frame to load
+  await pageRequestsSettled(page); // what the rendered answer asked for was sent before this
   expect(await page.evaluate(() => (window as any).cellmagePwned), `script ran (${where})`).toBeUndefined();
-  expect(await exfil(request), `fetched a URL the model chose (${where})`).toEqual([]);
+  expect(await strayExfil(request), `fetched a URL the model chose (${where})`).toEqual([]);
   const found = await page.evaluate(() => {
     const outputs = Array.from(document.querySelectorAll('.jp-OutputArea-output'));
     const bad: string[] = [];
@@ -105,28 +93,13 @@ async function storedHtml(page: IJupyterLabPageFixture, request: APIRequestConte
   return data['text/html'];
 }
 
-async function saveAndReopen(page: IJupyterLabPageFixture): Promise<string> {
-  const path: string = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.context.path);
-  await page.notebook.save();
-  // Galata's own wait expects the launcher, but JupyterLab restores the notebook instead.
-  await page.reload({ waitForIsReady: false });
-  await page.waitForFunction(() => (window as any).jupyterapp?.started !== undefined && !document.querySelector('#jupyterlab-splash'));
-  await page.evaluate(() => (window as any).jupyterapp.started);
-  await page.evaluate(() => ((window as any).cellmagePwned = undefined));
-  await page.evaluate(p => (window as any).jupyterapp.commands.execute('docmanager:open', { path: p }), path);
-  await expect
-    .poll(() => page.evaluate(() => (window as any).jupyterapp.shell.currentWidget?.context?.path))
-    .toBe(path);
-  return path;
-}
-
 test.describe('A model answer runs nothing and fetches nothing', () => {
   test.beforeEach(async ({ page }) => {
     await page.evaluate(() => ((window as any).cellmagePwned = undefined));
   });
 
   test('cell toolbar, in a notebook created in JupyterLab', async ({ page, request }) => {
-    await script(request, HOSTILE_ANSWER);
+    await scriptAnswer(request, HOSTILE_ANSWER);
     await page.notebook.createNew();
     await page.notebook.setCell(0, 'code', 'Summarise the page I pasted.');
     await page.notebook.selectCells(0);
@@ -138,7 +111,7 @@ test.describe('A model answer runs nothing and fetches nothing', () => {
     await expectInert(page, request, 'toolbar, live');
     await visibleAsWritten(page, 0);
 
-    await saveAndReopen(page);
+    await reopen(page);
     await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea-output').first()).toContainText('END-OF-ANSWER');
     await expectInert(page, request, 'toolbar, after save and reload');
     await visibleAsWritten(page, 0);
@@ -148,7 +121,7 @@ test.describe('A model answer runs nothing and fetches nothing', () => {
   });
 
   test('%%llm magic, in a running kernel', async ({ page, request }) => {
-    await script(request, HOSTILE_ANSWER);
+    await scriptAnswer(request, HOSTILE_ANSWER);
     await page.notebook.createNew();
     await page.notebook.setCell(0, 'code', '%load_ext cellmage_server');
     await page.notebook.addCell('code', '%%llm --stream\nSummarise the page I pasted.');
@@ -160,7 +133,7 @@ test.describe('A model answer runs nothing and fetches nothing', () => {
     await expectInert(page, request, 'magic, live');
     await visibleAsWritten(page, 1);
 
-    await saveAndReopen(page);
+    await reopen(page);
     await expect(page.locator('.jp-Cell').nth(1).locator('.jp-OutputArea-output').first()).toContainText('END-OF-ANSWER');
     await expectInert(page, request, 'magic, after save and reload');
 
@@ -170,7 +143,7 @@ test.describe('A model answer runs nothing and fetches nothing', () => {
 
   test('a normal answer still renders as formatted Markdown, in both clients', async ({ page, request }) => {
     const answer = NORMAL.answer + '\n\nEND-OF-ANSWER';
-    await script(request, answer);
+    await scriptAnswer(request, answer);
     await page.notebook.createNew();
     await page.notebook.setCell(0, 'code', 'Show me formatting.');
     await page.notebook.addCell('code', '%load_ext cellmage_server');
@@ -178,7 +151,7 @@ test.describe('A model answer runs nothing and fetches nothing', () => {
     await page.notebook.selectCells(0);
     await page.evaluate(() => (window as any).jupyterapp.commands.execute('cellmage:run-cell'));
     await expect(page.locator('.jp-Cell').first().locator('.jp-OutputArea-output').first()).toContainText('END-OF-ANSWER');
-    await request.post(`${FAKE}/script`, { data: [{ chunks: chunked(answer) }] });
+    await script(request, { chunks: chunked(answer) });
     await page.notebook.runCell(1);
     await page.notebook.runCell(2);
 

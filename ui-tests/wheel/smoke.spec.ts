@@ -8,6 +8,8 @@
  */
 import { APIRequestContext, expect, Page, test } from '@playwright/test';
 
+import { fakeProvider, words } from '../helpers';
+
 const TOKEN = process.env.CELLMAGE_WHEEL_TOKEN!;
 const auth = { Authorization: `token ${TOKEN}` };
 
@@ -15,14 +17,8 @@ function fake(): string {
   return (test.info().project.metadata as { fake: string }).fake;
 }
 
-async function script(request: APIRequestContext, ...scripts: Record<string, unknown>[]) {
-  await request.post(`${fake()}/reset`);
-  await request.post(`${fake()}/script`, { data: scripts });
-}
-
-async function received(request: APIRequestContext): Promise<any[]> {
-  return (await (await request.get(`${fake()}/received`)).json()).received;
-}
+const script = (request: APIRequestContext, ...scripts: Record<string, unknown>[]) => fakeProvider(fake()).script(request, ...scripts);
+const received = (request: APIRequestContext) => fakeProvider(fake()).received(request);
 
 /** A notebook on the server whose one code cell holds `source`. */
 async function notebook(request: APIRequestContext, name: string, source: string) {
@@ -49,10 +45,6 @@ function complaints(page: Page): string[] {
   });
   page.on('pageerror', error => seen.push(`pageerror: ${error.message}`));
   return seen;
-}
-
-function words(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `word${i} `);
 }
 
 test('the plugin loads without complaint, and the cell button asks, streams and stops', async ({
