@@ -14,6 +14,7 @@ from jupyter_server.utils import url_path_join
 from . import kernel_env
 from .answer.board import AnswerBoard
 from .answer.lifecycle import AnswerService
+from .answer.plan import how_to_configure_line
 from .answer.pricing import Pricing
 from .answer.streams import Streams
 from .collab import SharedNotebooks
@@ -102,7 +103,7 @@ class CellmageApp(ExtensionApp):
                     len(settings.models), where, settings.resolved_default_model,
                 )
             else:
-                self.log.warning("cellmage: no model configured (%s); answers get 503 until one is", where)
+                self.log.warning("%s", how_to_configure_line(config.path))
             for alias, problem in config.unavailable.items():
                 self.log.warning("cellmage: model %s is unavailable: %s", alias, problem)
             for path, problem in personas.errors().items():

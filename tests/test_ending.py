@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from cellmage_server.answer.ending import Ending, answer_bundle, final_markdown
+from cellmage_server.answer.ending import ANSWER_MIME, Ending, answer_bundle, final_markdown, problem_bundle
 from cellmage_server.safety.safe_markdown import code_regions
 
-CASES = json.loads((Path(__file__).parent / "ending_cases.json").read_text())["cases"]
+TABLE = json.loads((Path(__file__).parent / "ending_cases.json").read_text())
+CASES = TABLE["cases"]
+PROBLEMS = TABLE["problems"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -24,6 +26,29 @@ def test_markers_and_status_line_are_never_inside_code(case):
     stored = case["expected"]
     status = stored.rindex("\n\n") + 2 if "\n\n" in stored else 0
     assert all(not (a <= status < b) for a, b in code_regions(stored))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_an_error_is_said_once_and_marks_the_answer_failed(case):
+    ending = Ending(**case["ending"])
+    is_error = ending.error_code not in (None, "cancelled")
+    assert answer_bundle(case["text"], ending)[ANSWER_MIME].get("failed", False) is is_error
+    last = case["expected"].split("\n\n")[-1]
+    if is_error:
+        # The answer ends with one paragraph: what happened in bold, then what to do; no status
+        # line, no error code, no HTTP status
+        assert last.startswith("**") and last.count("**") == 2, last
+        assert "Error \\(" not in case["expected"] and "(HTTP" not in case["expected_html"]
+    else:
+        assert last.startswith("*") and not last.startswith("**")  # the status line
+
+
+@pytest.mark.parametrize("case", PROBLEMS, ids=[c["name"] for c in PROBLEMS])
+def test_both_clients_show_the_same_problem(case):
+    bundle = problem_bundle(case["message"])
+    assert bundle[ANSWER_MIME] == {"markdown": case["expected"], "problem": True}
+    assert bundle["text/html"] == case["expected_html"]
+    assert bundle["text/plain"] == case["message"]
 
 
 SUMMARIES = json.loads((Path(__file__).parent / "ending_cases.json").read_text())["context_summaries"]

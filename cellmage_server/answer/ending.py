@@ -21,21 +21,48 @@ from ..safety.safe_markdown import break_tex
 ANSWER_MIME = "application/vnd.cellmage.answer+json"
 
 # What to do about each error code of the contract (and "disconnected": the stream ended without
-# its `done`), appended to the server's message.
+# its `done`).
 HINTS = {
-    "auth": "The provider refused this server's key: ask the admin to check the model's key in cellmage.toml.",
-    "rate_limited": "Rate limited by the provider: retry in a moment.",
-    "context_length": "The prompt and its history are too long: use --no-history or a model with a longer context.",
-    "timeout": "The provider took too long: try again, or ask for a shorter answer.",
-    "content_filter": "The provider's content filter refused it: rephrase the prompt.",
-    "upstream": "The provider failed: try again; if it keeps failing, ask the admin.",
-    "internal": "The server failed while relaying the answer: try again; its log says more.",
-    "shutdown": "The Jupyter server stopped: run the cell again when it is back.",
-    "slow_client": "The answer was read too slowly and the server stopped it: run the cell again.",
-    "disconnected": "The connection closed before the answer finished: run the cell again.",
+    "auth": "Ask whoever runs this Jupyter server to check the model's key in cellmage.toml.",
+    "rate_limited": "Wait a moment, then run the cell again.",
+    "context_length": "Use --no-history, clear the conversation, or choose a model with a longer context.",
+    "timeout": "Run the cell again, or ask for a shorter answer.",
+    "content_filter": "Rephrase the prompt.",
+    "upstream": "Run the cell again; if it keeps failing, ask whoever runs this Jupyter server.",
+    "internal": "Run the cell again; the Jupyter server's log says more.",
+    "shutdown": "Run the cell again once the Jupyter server is back.",
+    "slow_client": "Run the cell again.",
+    "too_long": "Ask for a shorter answer.",
+    "disconnected": "Check that the Jupyter server is running, then run the cell again.",
     "abandoned": "Run the cell again for a whole answer.",
     "cell_busy": "Stop the running answer first, or wait for it to end.",
 }
+
+# What happened, for a code whose message is empty.
+WHAT = {
+    "auth": "The provider refused this server's key.",
+    "rate_limited": "The provider is limiting how often this server may ask.",
+    "context_length": "The prompt and the conversation before it are too long for this model.",
+    "timeout": "The provider took too long to answer.",
+    "content_filter": "The provider's content filter refused the prompt or the answer.",
+    "upstream": "The provider failed.",
+    "internal": "The Jupyter server failed while relaying the answer.",
+    "shutdown": "The Jupyter server stopped during the answer.",
+    "slow_client": "The answer was read too slowly, so the server stopped it.",
+    "too_long": "The answer grew past this server's size limit.",
+    "disconnected": "The connection to the Jupyter server closed before the answer finished.",
+    "abandoned": "The page or kernel that asked closed before the answer ended.",
+    "cell_busy": "This cell is already answering.",
+}
+
+# Transport words in a server message, and what they mean for the user.
+_BROKE = re.compile(
+    r"connection broke|peer closed connection|incomplete chunked read|server disconnected|connection reset"
+    r"|stream ended before the answer was finished",
+    re.I,
+)
+_UNREACHABLE = re.compile(r"cannot connect to the provider|connection refused|name or service not known|nodename nor servname", re.I)
+_HTTP_STATUS = re.compile(r"\s*\(HTTP \d{3}\)")
 
 STOPPED = "*Stopped before the end of the answer.*"
 
@@ -90,15 +117,30 @@ def status_line(ending: Ending) -> str:
     return " · ".join(parts)
 
 
-def error_line(ending: Ending) -> str:
-    """The error as one line of plain text: its code, the server's message, what to do."""
+def failed(ending: Ending) -> bool:
+    """Whether the ending is an error (a stop is not)."""
+    return ending.error_code is not None and ending.error_code != "cancelled"
+
+
+def describe_error(ending: Ending, partial: bool) -> tuple[str, str]:
+    """The error in plain words: what happened (transport jargon said as what it means, no HTTP
+    status) and what to do. ``partial``: some of the answer had arrived."""
     code = ending.error_code or "internal"
-    words = [f"Error ({code}):"]
-    if ending.error_message:
-        words.append(ending.error_message.strip())
-    if code in HINTS:
-        words.append(HINTS[code])
-    return " ".join(words)
+    message = " ".join((ending.error_message or "").split())
+    if _BROKE.search(message):
+        what = "The provider's connection broke mid-answer." if partial else "The provider's connection broke before it answered."
+    elif _UNREACHABLE.search(message):
+        what = "This Jupyter server cannot reach the provider."
+    elif message:
+        what = _HTTP_STATUS.sub("", message)
+    else:
+        what = WHAT.get(code, f"The answer failed ({code}).")
+    return what, HINTS.get(code, HINTS["upstream"])
+
+
+def error_line(ending: Ending, partial: bool = False) -> str:
+    """The error as one line of plain text: what happened, what to do."""
+    return " ".join(describe_error(ending, partial))
 
 
 # ASCII punctuation but brackets and parentheses: escaped, "\\(" and "\\[" would open math.
@@ -115,14 +157,17 @@ def escape(text: str) -> str:
     return escaped.replace("\\\\", "\\\\\u200b").replace("[", "&#91;").replace("]", "&#93;")
 
 
-def ending_markdown(ending: Ending) -> str:
-    """What follows the answer: the marker, the error, the status line; paragraphs of their own."""
+def ending_markdown(ending: Ending, partial: bool = False) -> str:
+    """What follows the answer, in paragraphs of their own: the Stopped marker; then the error,
+    said once (what happened, in bold, and what to do), or else the status line."""
     lines = []
     if ending.stopped:
         lines.append(STOPPED)
-    if ending.error_code is not None and ending.error_code != "cancelled":
-        lines.append(f"**{escape(error_line(ending))}**")
-    lines.append(f"*{escape(status_line(ending))}*")
+    if failed(ending):
+        what, todo = describe_error(ending, partial)
+        lines.append(f"**{escape(what)}** {escape(todo)}")
+    else:
+        lines.append(f"*{escape(status_line(ending))}*")
     return "\n\n".join(lines)
 
 
@@ -131,29 +176,81 @@ def final_markdown(text: str, ending: Ending, image_origins: tuple[str, ...] = (
     from ..safety.safe_markdown import close_open_fence, safe_markdown  # markdown-it: not at %load_ext
 
     body = close_open_fence(safe_markdown(text, image_origins)).rstrip("\n")
-    return (body + "\n\n" if body.strip() else "") + ending_markdown(ending)
+    return (body + "\n\n" if body.strip() else "") + ending_markdown(ending, bool(text.strip()))
 
 
 def answer_bundle(
     text: str, ending: Ending, image_origins: tuple[str, ...] = (), answer_id: str | None = None
 ) -> dict[str, Any]:
     """The stored output's data: ``text/html`` for every renderer, safe Markdown for the lab plugin
-    (with the answer's id, so the plugin keeps the live rendering's DOM when this replaces it)."""
+    (with the answer's id, so the plugin keeps the live rendering's DOM when this replaces it, and
+    ``failed`` when it ended in an error, so the plugin offers Retry)."""
     from ..safety.answer_html import answer_html
     from ..safety.safe_markdown import close_open_fence
 
     closed = close_open_fence(text).rstrip("\n")
-    html = answer_html((closed + "\n\n" if closed.strip() else "") + ending_markdown(ending), image_origins)
+    ending_text = ending_markdown(ending, bool(text.strip()))
+    html = answer_html((closed + "\n\n" if closed.strip() else "") + ending_text, image_origins)
     mark: dict[str, Any] = {"markdown": final_markdown(text, ending, image_origins)}
     if answer_id is not None:
         mark["answer"] = {"id": answer_id}
+    if failed(ending):
+        mark["failed"] = True
     return {"text/html": html, ANSWER_MIME: mark}
 
 
-def live_mark(answer_id: str) -> dict[str, Any]:
+_FENCE = re.compile(r"^```(toml)?$")
+
+
+def problem_markdown(message: str) -> str:
+    """A problem (a request refused before the answer started) as Markdown: its text escaped, line
+    breaks kept, and a ```toml block the server offers to paste as a code block
+    (labextension/src/ending.ts: problemMarkdown)."""
+    out: list[str] = []
+    code: list[str] | None = None  # the lines of an open ```toml block, its fence line first
+    paragraph: list[str] = []
+
+    def end_paragraph() -> None:
+        if paragraph:
+            out.append("\\\n".join(paragraph))
+            paragraph.clear()
+
+    for line in message.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if code is not None:
+            if line == "```":
+                out.append("```toml\n" + "\n".join(code[1:]) + "\n```")
+                code = None
+            else:
+                code.append(line.replace("`", "'"))
+        elif _FENCE.match(line):
+            end_paragraph()
+            code = [line]
+        elif not line.strip():
+            end_paragraph()
+        else:
+            paragraph.append(escape(line))
+    end_paragraph()
+    if code is not None:
+        out.append("\\\n".join(escape(line) for line in code))  # never closed: as text
+    return "\n\n".join(out)
+
+
+def problem_bundle(message: str) -> dict[str, Any]:
+    """A problem's output data: text/html, the mark, and the message as plain text for the rest."""
+    from ..safety.answer_html import answer_html
+
+    markdown = problem_markdown(message)
+    return {"text/html": answer_html(markdown), ANSWER_MIME: {"markdown": markdown, "problem": True}, "text/plain": message}
+
+
+def live_mark(answer_id: str, quiet: bool = False) -> dict[str, Any]:
     """A live answer's placeholder mark (ANSWER_MIME data): the lab plugin follows the answer by
-    its id and renders it (labextension/src/ending.ts: liveMarker)."""
-    return {"markdown": "", "answer": {"id": answer_id, "live": True}}
+    its id and renders it (labextension/src/ending.ts: liveMarker); ``quiet``: only once complete
+    (``--no-stream``), saying meanwhile that it is waiting."""
+    answer: dict[str, Any] = {"id": answer_id, "live": True}
+    if quiet:
+        answer["quiet"] = True
+    return {"markdown": "", "answer": answer}
 
 
 def ending_from_events(

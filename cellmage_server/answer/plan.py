@@ -1,14 +1,18 @@
 """Turn a validated request into a provider call: which model, persona, parameters and messages.
 
 Precedence for each setting: the request, then the persona, then the server's configuration.
-Pure: no I/O beyond the persona store's cached file reads.
+Pure: no I/O beyond the persona store's cached file reads (and the environment, for the message
+that says how to configure a provider).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..config import OPENAI_COMPATIBLE, LoadedConfig
+from ..config import CONFIG_ENV, CONFIG_FILE_NAME, OPENAI_COMPATIBLE, LoadedConfig
 from ..context.assemble import Assembled, with_context
 from ..contract import ChatRequest
 from ..errors import BadRequest, Forbidden, NotConfigured, NotFound
@@ -16,11 +20,61 @@ from ..personas import NotebookFolder, Persona, PersonaStore
 from ..providers import ProviderCall
 from ..store.history import Turn
 
-HOW_TO_CONFIGURE = (
-    "No LLM provider is configured on this Jupyter server. Create cellmage.toml in ~/.jupyter/ "
-    "(or point CELLMAGE_CONFIG at one) with a [models.<alias>] table, e.g. "
-    'model = "openai/gpt-4o-mini" and api_key_env = "OPENAI_API_KEY", then restart the server.'
+TOML_EXAMPLE = "\n".join(
+    (
+        'default_model = "gpt-4o-mini"',
+        "",
+        "[models.gpt-4o-mini]",
+        'model = "openai/gpt-4o-mini"',
+        'api_key_env = "OPENAI_API_KEY"',
+    )
 )
+
+
+def _looked(config_file: Path | None) -> tuple[str, str]:
+    """Where this server looked for its configuration, and the file to write."""
+    from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
+
+    if config_file is not None:  # $CELLMAGE_CONFIG, or the first cellmage.toml on the path
+        return f"read {config_file}", str(config_file)
+    folders = ", ".join(str(Path(d) / CONFIG_FILE_NAME) for d in jupyter_config_path())
+    return f"looked for {folders} (or {CONFIG_ENV})", str(Path(jupyter_config_dir()) / CONFIG_FILE_NAME)
+
+
+def _under_hub(environ: Mapping[str, str]) -> bool:
+    return bool(environ.get("JUPYTERHUB_API_TOKEN") or environ.get("JUPYTERHUB_SERVICE_PREFIX"))
+
+
+def how_to_configure(config_file: Path | None, environ: Mapping[str, str] | None = None) -> str:
+    """What a person reads when no provider is configured: where this server looked for its
+    ``cellmage.toml`` (``config_file``: the file it read, if any), a file ready to paste, and who
+    can act (a single user edits their file; under JupyterHub the admin does). Plain lines (no HTTP
+    status) and a ```toml block, which both clients show as a code block (ending.py
+    ``problem_markdown``)."""
+    looked, target = _looked(config_file)
+    example = f"```toml\n{TOML_EXAMPLE}\n```"
+    if _under_hub(os.environ if environ is None else environ):
+        return (
+            "No LLM provider is configured for this JupyterHub server, so there is nothing to ask yet.\n"
+            f"Ask your JupyterHub admin to configure one: the server {looked} and found no model.\n\n"
+            "For the admin, a cellmage.toml to start from (the key itself in the servers' environment, "
+            f"never in the file):\n\n{example}"
+        )
+    return (
+        "No LLM provider is configured on this Jupyter server, so there is nothing to ask yet.\n"
+        f"It {looked} and found no model.\n\n"
+        f"Save this as {target}, set OPENAI_API_KEY in the environment Jupyter starts from, "
+        f"then restart Jupyter:\n\n{example}"
+    )
+
+
+def how_to_configure_line(config_file: Path | None) -> str:
+    """The same, in one sentence for the server's log."""
+    looked, target = _looked(config_file)
+    return (
+        f"cellmage: no LLM provider is configured (this server {looked} and found no model), so every "
+        f"ask is refused until {target} has a [models.<alias>] table and the server restarts."
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +124,7 @@ def plan_answer(
     with the earlier turns."""
     settings = config.settings
     if not settings.models:
-        raise NotConfigured(HOW_TO_CONFIGURE)
+        raise NotConfigured(how_to_configure(config.path))
 
     persona = None
     if request.persona is not None:
@@ -81,7 +135,7 @@ def plan_answer(
 
     alias = request.model or (persona.model if persona else None) or settings.resolved_default_model
     if alias is None:  # only embedding models are configured
-        raise NotConfigured(HOW_TO_CONFIGURE)
+        raise NotConfigured(how_to_configure(config.path))
     allowed = settings.allowed
     if alias not in settings.models:
         source = f" (set by persona '{persona.name}')" if persona and not request.model else ""

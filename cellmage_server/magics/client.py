@@ -32,7 +32,7 @@ class RequestRefused(CellmageClientError):
     """The server refused the request before answering (4xx/5xx)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{message} (HTTP {status})")
+        super().__init__(message)  # the server's message says what the status means
         self.status = status
 
 

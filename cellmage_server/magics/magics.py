@@ -131,13 +131,14 @@ class LlmMagics(Magics, SettingsActions, ConversationActions, SnippetActions):
                     elif name == "start":
                         ending.model = data.get("model")
                         ending.context = context_summary(data.get("context")) or None
-                        display.start(data["id"])
+                        display.start(data["id"], ending.model)
                     elif name == "usage":
                         ending.prompt_tokens = data.get("prompt_tokens")
                         ending.completion_tokens = data.get("completion_tokens")
                         ending.cost_usd = data.get("cost_usd")
                     elif name == "error":
                         ending.error_code, ending.error_message = data.get("code"), data.get("message")
+                        ending.stopped = ending.stopped or data.get("code") == "cancelled"  # stopped elsewhere
                     elif name == "done":
                         done = True
                 if not done and ending.error_code is None:
@@ -148,6 +149,7 @@ class LlmMagics(Magics, SettingsActions, ConversationActions, SnippetActions):
             ending.stopped = True
         except CellmageClientError as e:
             if not display.parts:
+                display.problem(str(e))  # said as the lab plugin says it (which hides the line below)
                 raise AnswerFailed(str(e)) from None
             # Text came, then the connection broke: say so, as for a stream that ends without done.
             ending.error_code = "disconnected"
@@ -162,7 +164,7 @@ class LlmMagics(Magics, SettingsActions, ConversationActions, SnippetActions):
         if ending.stopped:
             raise AnswerFailed("the answer was stopped; the text that arrived is above.")
         if ending.error_code is not None:
-            raise AnswerFailed(error_line(ending))
+            raise AnswerFailed(error_line(ending, bool(display.text.strip())))
 
     def _image_origins(self) -> tuple[str, ...]:
         """The origins whose images answers may show (the server's ``image_origins``), asked once."""

@@ -10,7 +10,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .._version import __version__
-from ..answer.plan import HOW_TO_CONFIGURE
+from ..answer.plan import how_to_configure
 from ..contract import dumps
 from ..errors import NotFound
 from .base import CellmageHandler, mapped
@@ -73,7 +73,7 @@ class StatusHandler(CellmageHandler):
         if config is None:
             message = f"The CellMage configuration is invalid: {state.config_error}"
         elif not configured:
-            message = HOW_TO_CONFIGURE
+            message = how_to_configure(config.path)
         else:
             broken = [a for a in config.settings.allowed if a in config.unavailable]
             message = f"{len(config.settings.allowed) - len(broken)} model(s) available."

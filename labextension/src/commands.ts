@@ -1,24 +1,27 @@
 /**
- * The commands: ask the LLM with the active code cell as prompt (the cell-toolbar button),
- * stop it, pick the default model, show the server's status.
+ * The commands: ask the LLM with the active code cell as prompt (the ✦ control, the cell-toolbar
+ * button, Ctrl/Cmd+Alt+Enter), stop it, run a prompt cell as code again, pick the default model,
+ * show the server's status and the notebook's conversation.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { Dialog, InputDialog, Notification, showDialog } from '@jupyterlab/apputils';
-import { Cell, ICodeCellModel } from '@jupyterlab/cells';
-import { INotebookTracker } from '@jupyterlab/notebook';
-import { ServerConnection } from '@jupyterlab/services';
-import { LabIcon, stopIcon } from '@jupyterlab/ui-components';
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { Cell } from '@jupyterlab/cells';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { stopIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { answerBundleInSteps, endingFromEvents, errorLine, escapeText, IEnding, IStreamEnd, liveMarker } from './ending';
-import { LiveAnswer, liveAnswers } from './live';
+import { Asker, describeFailure, ICellmageSettings } from './ask';
+import { isPromptCell, unmarkPrompt } from './cells';
+import { hasError, insertExplainCell } from './explain';
+import { escapeText } from './ending';
+import { askIcon } from './icons';
+import { liveAnswers } from './live';
 import { ANSWER_MIME } from './mime';
-import { FlagError, splitCell } from './flags';
-import { AnswerOutput, IAnswerMeta } from './output';
 import { allowedImageOrigins, renderAnswer } from './render';
-import { CellmageRequestError, IConversation, IStatus, requestAPI, streamAnswer } from './request';
+import { IConversation, IStatus, requestAPI } from './request';
 import { closeOpenFence, safeMarkdown } from './safemd';
-import { answerPath, cellId, warnShape } from './shapes';
+
+export { askIcon, ICellmageSettings };
 
 export namespace CommandIDs {
   export const run = 'cellmage:run-cell';
@@ -27,25 +30,9 @@ export namespace CommandIDs {
   export const clearConversation = 'cellmage:clear-conversation';
   export const chooseModel = 'cellmage:choose-model';
   export const showStatus = 'cellmage:show-status';
+  export const runAsCode = 'cellmage:run-as-code';
+  export const explainError = 'cellmage:explain-error';
 }
-
-/** The plugin's settings (schema/plugin.json). */
-export interface ICellmageSettings {
-  model: string;
-  persona: string;
-  temperature: number | null;
-  stream: boolean;
-  renderInterval: number;
-}
-
-export const askIcon = new LabIcon({
-  name: 'cellmage:ask',
-  svgstr:
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16"><path class="jp-icon3" fill="#616161" ' +
-    'd="M12 2l1.9 5.6L19.5 9.5l-5.6 1.9L12 17l-1.9-5.6L4.5 9.5l5.6-1.9zM19 14l.9 2.6 2.6.9-2.6.9L19 21l-.9-2.6-2.6-.9 2.6-.9z"/></svg>'
-});
-
-const STREAMING_CLASS = 'jp-cellmage-streaming';
 
 function textBody(text: string): Widget {
   const node = document.createElement('div');
@@ -74,184 +61,57 @@ export function conversationMarkdown(conversation: IConversation, origins: reado
   return turns.join('\n\n---\n\n') + `\n\n---\n\n*${totals.turns} turn(s), ${totals.prompt_tokens} + ${totals.completion_tokens} tokens*`;
 }
 
-function describeFailure(error: unknown): string {
-  if (error instanceof CellmageRequestError) {
-    const hint =
-      error.status === 503
-        ? ' Ask the server admin to configure a provider (cellmage.toml).'
-        : error.status === 404
-          ? ' Check the model and persona names (CellMage: Choose Model lists the models).'
-          : '';
-    return `CellMage: ${error.message} (HTTP ${error.status}).${hint}`;
+/** Whether the cell answers now: asked from this page, or from another page or a kernel. */
+export function answering(asker: Asker, cell: Cell): boolean {
+  return asker.isAsking(cell.model.id) || liveAnswers.runningIn(cell.model.id) !== null;
+}
+
+/** Ask with the cell as prompt (recording it as one), or stop its running answer. */
+export async function askOrStop(asker: Asker, panel: NotebookPanel, cell: Cell): Promise<void> {
+  if (cell.model.type !== 'code') {
+    return;
   }
-  if (error instanceof ServerConnection.NetworkError) {
-    return 'CellMage: cannot reach the Jupyter server. Check that it is running, then try again.';
+  if (asker.stop(cell.model.id)) {
+    return; // a second press stops rather than starting another answer
   }
-  return `CellMage: the answer failed: ${(error as Error).message ?? error}`;
+  const elsewhere = liveAnswers.runningIn(cell.model.id);
+  if (elsewhere) {
+    await elsewhere.stop(); // answering from another page or a kernel: the control stops that answer
+    return;
+  }
+  await asker.ask(panel, cell, { mark: true });
+}
+
+/** Insert a prompt cell below the failing `cell` that asks to explain its error, and ask it. */
+export async function explainError(asker: Asker, panel: NotebookPanel, cell: Cell): Promise<void> {
+  const prompt = insertExplainCell(panel, cell);
+  if (prompt !== null) {
+    await asker.ask(panel, prompt);
+  }
 }
 
 export function registerCommands(
   app: JupyterFrontEnd,
   tracker: INotebookTracker,
+  asker: Asker,
   settings: () => ICellmageSettings,
   setModel: (model: string) => Promise<void>
 ): void {
-  const running = new Map<string, AbortController>();
   const changed = () => {
     app.commands.notifyCommandChanged(CommandIDs.run);
     app.commands.notifyCommandChanged(CommandIDs.stop);
+    app.commands.notifyCommandChanged(CommandIDs.runAsCode);
   };
+  asker.changed.connect(changed);
+  liveAnswers.cellsChanged.connect(changed);
   const activeCodeCell = (): Cell | null => {
     const cell = tracker.activeCell;
     return cell && cell.model.type === 'code' ? cell : null;
   };
-
-  async function ask(cell: Cell): Promise<void> {
-    const model = cell.model as ICodeCellModel;
-    const output = new AnswerOutput(model);
-    const prefs = settings();
-    let parsed;
-    try {
-      parsed = splitCell(model.sharedModel.getSource());
-    } catch (error) {
-      output.begin();
-      output.problem(error instanceof FlagError ? `CellMage: ${error.message}` : String(error));
-      return;
-    }
-    const { flags, prompt } = parsed;
-    if (!prompt.trim()) {
-      output.begin();
-      output.problem('CellMage: the cell is empty: write the prompt (under a %%llm line, if you use one).');
-      return;
-    }
-    const body: Record<string, unknown> = { prompt, stream: true };
-    const panel = tracker.currentWidget;
-    if (panel) {
-      // The notebook is the conversation, the cell its turn (shared with the %%llm magic).
-      body.conversation = panel.context.path;
-      const id = cellId(model.id);
-      if (id !== null) {
-        body.cell_id = id;
-      } else {
-        warnShape('a cell id', model.id); // answered as a turn of no cell: a re-run adds one
-      }
-      body.history = flags.history ?? true;
-      // CellMage's --no-history and --no-rollback (the grammar is the magic's: flags.ts)
-      if (flags.remember === false) {
-        body.remember = false;
-      }
-      if (flags.rollback === false) {
-        body.rollback = false;
-      }
-    }
-    if (flags.params) {
-      body.params = flags.params; // checked by the server (its 400 says which may not be set)
-    }
-    const chosen = {
-      model: flags.model ?? (prefs.model || undefined),
-      persona: flags.persona ?? (prefs.persona || undefined),
-      temperature: flags.temperature ?? prefs.temperature ?? undefined,
-      max_tokens: flags.max_tokens
-    };
-    for (const [key, value] of Object.entries(chosen)) {
-      if (value !== undefined) {
-        body[key] = value;
-      }
-    }
-    const live = flags.stream ?? prefs.stream;
-
-    const controller = new AbortController();
-    running.set(model.id, controller);
-    // Already shown busy by the renderer of an answer asked elsewhere (then a refusal keeps it)
-    const busyBefore = cell.node.getAttribute('aria-busy') === 'true';
-    cell.node.classList.add(STREAMING_CLASS);
-    cell.node.setAttribute('aria-busy', 'true');
-    changed();
-
-    let text = '';
-    let answer: LiveAnswer | null = null;
-    const meta: IAnswerMeta = {};
-    const ending: IEnding = { model: chosen.model };
-    const end: IStreamEnd = {};
-    const started = performance.now();
-    const origins = allowedImageOrigins();
-    let failure: string | null = null;
-    let busyElsewhere: string | null = null;
-    try {
-      await streamAnswer(
-        body,
-        ({ event, data }) => {
-          if (event === 'delta') {
-            text += data.text;
-            answer?.append(data.text);
-          } else if (event === 'start') {
-            meta.model = ending.model = data.model;
-            meta.persona = data.persona;
-            // The cell gets the answer's placeholder once; this page's renderer and every other
-            // page's follow the answer by its id until the stored answer replaces it.
-            answer = liveAnswers.local(data.id, model.id, data.model, !live);
-            output.begin();
-            output.render(liveMarker(data.id), meta);
-          } else if (event === 'usage') {
-            meta.usage = end.usage = data;
-          } else if (event === 'error') {
-            meta.error = end.error = data;
-            if (data.code === 'cancelled') {
-              meta.stopped = true;
-            }
-          } else if (event === 'done') {
-            end.done = data;
-            meta.finish_reason = data.finish_reason;
-            meta.elapsed_ms = data.elapsed_ms;
-          }
-        },
-        controller.signal
-      );
-      if (!end.done && !end.error) {
-        end.error = { code: 'disconnected', message: '' }; // the stream ended without its last event
-      }
-    } catch (error) {
-      if (controller.signal.aborted) {
-        meta.stopped = true;
-        end.error = end.error ?? { code: 'cancelled', message: '' };
-      } else if (error instanceof CellmageRequestError && error.status === 409) {
-        busyElsewhere = error.message; // another page's or a kernel's answer: leave the cell alone
-      } else if (answer !== null) {
-        end.error = { code: 'disconnected', message: describeFailure(error) };
-      } else {
-        failure = describeFailure(error);
-      }
-    } finally {
-      meta.elapsed_ms = meta.elapsed_ms ?? Math.round(performance.now() - started);
-      end.done = end.done ?? { elapsed_ms: meta.elapsed_ms };
-      Object.assign(ending, endingFromEvents(ending.model, end));
-      const id = (answer as LiveAnswer | null)?.id;
-      if (id !== undefined) {
-        output.render(await answerBundleInSteps(text, ending, origins, id), meta);
-        (answer as LiveAnswer | null)?.finish(end);
-        liveAnswers.release(id);
-      } else if (failure) {
-        output.begin();
-        output.problem(failure);
-      }
-      if (id !== undefined && ending.error_code && ending.error_code !== 'cancelled') {
-        output.problem(`CellMage: ${errorLine(ending)}`);
-      }
-      running.delete(model.id);
-      if (busyElsewhere === null || !busyBefore) {
-        // (Refused while the cell's renderer shows another's running answer: that stays shown.)
-        cell.node.classList.remove(STREAMING_CLASS);
-        cell.node.removeAttribute('aria-busy');
-      }
-      if (panel && id !== undefined) {
-        panel.context.model.dirty = true;
-      }
-      changed();
-      if (busyElsewhere !== null) {
-        Notification.warning(`CellMage: ${busyElsewhere}`, { autoClose: 8000 });
-      }
-    }
-  }
+  const activeRunning = (): boolean => {
+    const cell = activeCodeCell();
+    return cell !== null && answering(asker, cell);
+  };
 
   app.commands.addCommand(CommandIDs.run, {
     label: () => (activeRunning() ? 'Stop the Answer' : 'Ask the LLM'),
@@ -264,37 +124,47 @@ export function registerCommands(
     isEnabled: () => activeCodeCell() !== null,
     execute: async () => {
       const cell = activeCodeCell();
-      if (!cell) {
-        return;
+      const panel = tracker.currentWidget;
+      if (cell && panel) {
+        await askOrStop(asker, panel, cell);
       }
-      const current = running.get(cell.model.id);
-      if (current) {
-        current.abort(); // a second press stops rather than starting another answer
-        return;
-      }
-      const elsewhere = liveAnswers.runningIn(cell.model.id);
-      if (elsewhere) {
-        // Answering from another page or a kernel: the stop control stops that answer.
-        await requestAPI(answerPath(elsewhere.id, 'cancel'), { method: 'POST' }).catch(() => undefined);
-        return;
-      }
-      await ask(cell);
     }
   });
-
-  function activeRunning(): boolean {
-    const cell = activeCodeCell();
-    return cell !== null && (running.has(cell.model.id) || liveAnswers.runningIn(cell.model.id) !== null);
-  }
-  liveAnswers.cellsChanged.connect(changed);
 
   app.commands.addCommand(CommandIDs.stop, {
     label: 'Stop the LLM Answers',
     caption: 'Stop every answer streaming into a cell',
-    isEnabled: () => running.size > 0,
+    isEnabled: () => asker.size > 0,
+    execute: () => asker.stopAll()
+  });
+
+  app.commands.addCommand(CommandIDs.runAsCode, {
+    label: 'CellMage: Run This Cell as Code',
+    caption: 'This cell is a prompt (asked from its ✦ control): from now on, run it with the kernel again',
+    isEnabled: () => {
+      const cell = activeCodeCell();
+      return cell !== null && isPromptCell(cell.model);
+    },
     execute: () => {
-      for (const controller of running.values()) {
-        controller.abort();
+      const cell = activeCodeCell();
+      if (cell) {
+        unmarkPrompt(cell.model);
+      }
+    }
+  });
+
+  app.commands.addCommand(CommandIDs.explainError, {
+    label: 'CellMage: Explain This Error',
+    caption: "Ask the LLM, in a new cell below, to explain this cell's error and fix its code",
+    isEnabled: () => {
+      const cell = activeCodeCell();
+      return cell !== null && hasError(cell);
+    },
+    execute: async () => {
+      const cell = activeCodeCell();
+      const panel = tracker.currentWidget;
+      if (cell && panel && hasError(cell)) {
+        await explainError(asker, panel, cell);
       }
     }
   });

@@ -9,19 +9,41 @@ import { breakTex, closeOpenFence, safeMarkdown } from './safemd';
 
 /** What to do about each error code (and "disconnected": the stream ended without `done`). */
 export const HINTS: Record<string, string> = {
-  auth: "The provider refused this server's key: ask the admin to check the model's key in cellmage.toml.",
-  rate_limited: 'Rate limited by the provider: retry in a moment.',
-  context_length: 'The prompt and its history are too long: use --no-history or a model with a longer context.',
-  timeout: 'The provider took too long: try again, or ask for a shorter answer.',
-  content_filter: "The provider's content filter refused it: rephrase the prompt.",
-  upstream: 'The provider failed: try again; if it keeps failing, ask the admin.',
-  internal: 'The server failed while relaying the answer: try again; its log says more.',
-  shutdown: 'The Jupyter server stopped: run the cell again when it is back.',
-  slow_client: 'The answer was read too slowly and the server stopped it: run the cell again.',
-  disconnected: 'The connection closed before the answer finished: run the cell again.',
+  auth: "Ask whoever runs this Jupyter server to check the model's key in cellmage.toml.",
+  rate_limited: 'Wait a moment, then run the cell again.',
+  context_length: 'Use --no-history, clear the conversation, or choose a model with a longer context.',
+  timeout: 'Run the cell again, or ask for a shorter answer.',
+  content_filter: 'Rephrase the prompt.',
+  upstream: 'Run the cell again; if it keeps failing, ask whoever runs this Jupyter server.',
+  internal: "Run the cell again; the Jupyter server's log says more.",
+  shutdown: 'Run the cell again once the Jupyter server is back.',
+  slow_client: 'Run the cell again.',
+  too_long: 'Ask for a shorter answer.',
+  disconnected: 'Check that the Jupyter server is running, then run the cell again.',
   abandoned: 'Run the cell again for a whole answer.',
   cell_busy: 'Stop the running answer first, or wait for it to end.'
 };
+
+/** What happened, for a code whose message is empty. */
+export const WHAT: Record<string, string> = {
+  auth: "The provider refused this server's key.",
+  rate_limited: 'The provider is limiting how often this server may ask.',
+  context_length: 'The prompt and the conversation before it are too long for this model.',
+  timeout: 'The provider took too long to answer.',
+  content_filter: "The provider's content filter refused the prompt or the answer.",
+  upstream: 'The provider failed.',
+  internal: 'The Jupyter server failed while relaying the answer.',
+  shutdown: 'The Jupyter server stopped during the answer.',
+  slow_client: 'The answer was read too slowly, so the server stopped it.',
+  too_long: "The answer grew past this server's size limit.",
+  disconnected: 'The connection to the Jupyter server closed before the answer finished.',
+  abandoned: 'The page or kernel that asked closed before the answer ended.',
+  cell_busy: 'This cell is already answering.'
+};
+
+/** Transport words in a server message, and what they mean for the user. */
+const BROKE = /connection broke|peer closed connection|incomplete chunked read|server disconnected|connection reset|stream ended before the answer was finished/i;
+const UNREACHABLE = /cannot connect to the provider|connection refused|name or service not known|nodename nor servname/i;
 
 export const STOPPED = '*Stopped before the end of the answer.*';
 
@@ -84,17 +106,33 @@ export function statusLine(e: IEnding): string {
   return parts.join(' · ');
 }
 
-/** The error as one line of plain text: its code, the server's message, what to do. */
-export function errorLine(e: IEnding): string {
+/** Whether the ending is an error (a stop is not). */
+export function failed(e: IEnding): boolean {
+  return Boolean(e.error_code) && e.error_code !== 'cancelled';
+}
+
+/** The error in plain words: what happened (transport jargon said as what it means, no HTTP
+ * status), and what to do. `partial`: some of the answer had arrived. */
+export function describeError(e: IEnding, partial: boolean): { what: string; todo: string } {
   const code = e.error_code || 'internal';
-  const words = [`Error (${code}):`];
-  if (e.error_message) {
-    words.push(e.error_message.trim());
+  const message = (e.error_message ?? '').split(/\s+/).filter(Boolean).join(' ');
+  let what: string;
+  if (BROKE.test(message)) {
+    what = partial ? "The provider's connection broke mid-answer." : "The provider's connection broke before it answered.";
+  } else if (UNREACHABLE.test(message)) {
+    what = 'This Jupyter server cannot reach the provider.';
+  } else if (message) {
+    what = message.replace(/\s*\(HTTP \d{3}\)/g, '');
+  } else {
+    what = WHAT[code] ?? `The answer failed (${code}).`;
   }
-  if (HINTS[code]) {
-    words.push(HINTS[code]);
-  }
-  return words.join(' ');
+  return { what, todo: HINTS[code] ?? HINTS.upstream };
+}
+
+/** The error as one line of plain text: what happened, what to do. */
+export function errorLine(e: IEnding, partial = false): string {
+  const { what, todo } = describeError(e, partial);
+  return `${what} ${todo}`;
 }
 
 /** Plain text inside Markdown: every ASCII punctuation character escaped, TeX commands broken. */
@@ -105,35 +143,59 @@ export function escapeText(text: string): string {
   return escaped.replace(/\\\\/g, '\\\\\u200b').replace(/\[/g, '&#91;').replace(/\]/g, '&#93;');
 }
 
-/** What follows the answer: the marker, the error, the status line; paragraphs of their own. */
-export function endingMarkdown(e: IEnding): string {
+/** What follows the answer, in paragraphs of their own: the Stopped marker; then the error,
+ * said once (what happened, in bold, and what to do), or else the status line. */
+export function endingMarkdown(e: IEnding, partial = false): string {
   const lines: string[] = [];
   if (e.stopped) {
     lines.push(STOPPED);
   }
-  if (e.error_code && e.error_code !== 'cancelled') {
-    lines.push(`**${escapeText(errorLine(e))}**`);
+  if (failed(e)) {
+    const { what, todo } = describeError(e, partial);
+    lines.push(`**${escapeText(what)}** ${escapeText(todo)}`);
+  } else {
+    lines.push(`*${escapeText(statusLine(e))}*`);
   }
-  lines.push(`*${escapeText(statusLine(e))}*`);
   return lines.join('\n\n');
 }
 
 /** The answer as it is stored: safe Markdown, any fence it left open closed, then its ending. */
 export function finalMarkdown(text: string, e: IEnding, imageOrigins: readonly string[] = []): string {
   const body = closeOpenFence(safeMarkdown(text, imageOrigins)).replace(/\n+$/, '');
-  return (body.trim() ? body + '\n\n' : '') + endingMarkdown(e);
+  return (body.trim() ? body + '\n\n' : '') + endingMarkdown(e, text.trim() !== '');
 }
 
-/** The ANSWER_MIME data: the safe Markdown, and which answer it is (live: still streaming). */
+/** The ANSWER_MIME data: the safe Markdown, and which answer it is (live: still streaming;
+ * quiet: shown only once complete). `failed`: the answer ended in an error (the renderer offers
+ * Retry); `problem`: not an answer, a request refused before it started (the same). */
 export interface IAnswerMark {
   markdown: string;
-  answer?: { id: string; live?: boolean };
+  answer?: { id: string; live?: boolean; quiet?: boolean };
+  failed?: boolean;
+  problem?: boolean;
 }
 
 /** An answer output's data: text/html for every renderer, safe Markdown for this extension's. */
 export interface IAnswerBundle {
   'text/html': string;
   [ANSWER_MIME]: IAnswerMark;
+  'text/plain'?: string;
+}
+
+function mark(text: string, e: IEnding, imageOrigins: readonly string[], answerId?: string): IAnswerMark {
+  const result: IAnswerMark = { markdown: finalMarkdown(text, e, imageOrigins) };
+  if (answerId !== undefined) {
+    result.answer = { id: answerId };
+  }
+  if (failed(e)) {
+    result.failed = true;
+  }
+  return result;
+}
+
+function storedHtml(text: string, e: IEnding, imageOrigins: readonly string[]): string {
+  const closed = closeOpenFence(text).replace(/\n+$/, '');
+  return answerHtml((closed.trim() ? closed + '\n\n' : '') + endingMarkdown(e, text.trim() !== ''), imageOrigins);
 }
 
 /** The stored answer once it ended (the same as answer_bundle in ending.py). */
@@ -143,13 +205,7 @@ export function answerBundle(
   imageOrigins: readonly string[] = [],
   answerId?: string
 ): IAnswerBundle {
-  const closed = closeOpenFence(text).replace(/\n+$/, '');
-  const html = answerHtml((closed.trim() ? closed + '\n\n' : '') + endingMarkdown(e), imageOrigins);
-  const mark: IAnswerMark = { markdown: finalMarkdown(text, e, imageOrigins) };
-  if (answerId !== undefined) {
-    mark.answer = { id: answerId };
-  }
-  return { 'text/html': html, [ANSWER_MIME]: mark };
+  return { 'text/html': storedHtml(text, e, imageOrigins), [ANSWER_MIME]: mark(text, e, imageOrigins, answerId) };
 }
 
 /** A new task: the browser may paint and handle input before the next step. */
@@ -163,23 +219,68 @@ export async function answerBundleInSteps(
   imageOrigins: readonly string[] = [],
   answerId?: string
 ): Promise<IAnswerBundle> {
-  const closed = closeOpenFence(text).replace(/\n+$/, '');
   await nextTask();
-  const html = answerHtml((closed.trim() ? closed + '\n\n' : '') + endingMarkdown(e), imageOrigins);
+  const html = storedHtml(text, e, imageOrigins);
   await nextTask();
-  const mark: IAnswerMark = { markdown: finalMarkdown(text, e, imageOrigins) };
-  if (answerId !== undefined) {
-    mark.answer = { id: answerId };
+  return { 'text/html': html, [ANSWER_MIME]: mark(text, e, imageOrigins, answerId) };
+}
+
+const FENCE = /^```(toml)?$/;
+
+/** A problem (a request refused before the answer started; the server's or the plugin's own
+ * message) as Markdown: its text escaped, line breaks kept, and a ```toml block the server offers
+ * to paste (a config example) as a code block (problem_markdown in ending.py). */
+export function problemMarkdown(message: string): string {
+  const out: string[] = [];
+  let code: string[] | null = null; // the lines of an open ```toml block, its fence line first
+  let paragraph: string[] = [];
+  const endParagraph = () => {
+    if (paragraph.length) {
+      out.push(paragraph.join('\\\n'));
+      paragraph = [];
+    }
+  };
+  for (const line of message.replace(/\r\n?/g, '\n').split('\n')) {
+    if (code !== null) {
+      if (line === '```') {
+        out.push('```toml\n' + code.slice(1).join('\n') + '\n```');
+        code = null;
+      } else {
+        code.push(line.replace(/`/g, "'"));
+      }
+    } else if (FENCE.test(line)) {
+      endParagraph();
+      code = [line];
+    } else if (!line.trim()) {
+      endParagraph();
+    } else {
+      paragraph.push(escapeText(line));
+    }
   }
-  return { 'text/html': html, [ANSWER_MIME]: mark };
+  endParagraph();
+  if (code !== null) {
+    out.push(code.map(escapeText).join('\\\n')); // never closed: as text
+  }
+  return out.join('\n\n');
+}
+
+/** A problem's output data: text/html, the mark, and the message as plain text for the rest. */
+export function problemBundle(message: string): IAnswerBundle {
+  const markdown = problemMarkdown(message);
+  return { 'text/html': answerHtml(markdown), [ANSWER_MIME]: { markdown, problem: true }, 'text/plain': message };
 }
 
 /** What a live answer's placeholder shows where this extension is not there to follow it. */
 export const LIVE_HTML = '<p><em>This answer was still streaming when this output was written.</em></p>';
 
-/** A live answer's placeholder: this extension follows it by id (live_mark in ending.py is its mark). */
-export function liveMarker(answerId: string): IAnswerBundle {
-  return { 'text/html': LIVE_HTML, [ANSWER_MIME]: { markdown: '', answer: { id: answerId, live: true } } };
+/** A live answer's placeholder: this extension follows it by id (live_mark in ending.py is its
+ * mark). `quiet`: show the answer only once it is complete (the `stream` setting off). */
+export function liveMarker(answerId: string, quiet = false): IAnswerBundle {
+  const answer: IAnswerMark['answer'] = { id: answerId, live: true };
+  if (quiet) {
+    answer.quiet = true;
+  }
+  return { 'text/html': LIVE_HTML, [ANSWER_MIME]: { markdown: '', answer } };
 }
 
 /** The last events of a stream: usage, error, done (their data as the server sent it). */

@@ -1,11 +1,16 @@
-/** Wiring only: the plugin, its settings, its commands in the palette. */
+/** Wiring only: the plugin, its settings, its commands in the palette, the cell executor. */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { CommandIDs, ICellmageSettings, registerCommands } from './commands';
-import { liveSettings } from './live';
+import { Asker, ICellmageSettings } from './ask';
+import { cellHooks, isPromptCell, panelOf, setTracker } from './cells';
+import { answering, askOrStop, CommandIDs, explainError, registerCommands } from './commands';
+import { addControls } from './control';
+import { executorPlugin, promptRunner } from './executor';
+import { addExplainButtons, registerExplainActions } from './explain';
+import { liveAnswers, liveSettings } from './live';
 import { setImageOrigins } from './render';
 import { IStatus, requestAPI } from './request';
 import { settleAbandoned } from './settle';
@@ -28,6 +33,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
     registry: ISettingRegistry | null
   ) => {
     let current: ICellmageSettings = { ...DEFAULTS };
+    const asker = new Asker(() => current);
+    setTracker(tracker);
+    // Prompt cells answer as prompts whichever run command runs them (executor.ts)
+    promptRunner.run = async options => {
+      const panel = panelOf(options.notebook);
+      return panel ? asker.ask(panel, options.cell) : false;
+    };
+    cellHooks.retry = (where, toolbar) => {
+      if (toolbar || isPromptCell(where.cell.model)) {
+        void asker.ask(where.panel, where.cell, { mark: true });
+        return;
+      }
+      // A kernel's answer: run the cell again, as a run command does
+      const notebook = where.panel.content;
+      notebook.activeCellIndex = notebook.widgets.indexOf(where.cell);
+      notebook.deselectAll();
+      void NotebookActions.run(notebook, where.panel.sessionContext);
+    };
+
     const loaded = registry ? await registry.load(PLUGIN_ID).catch(() => null) : null;
     const read = () => {
       if (loaded) {
@@ -43,26 +67,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
       .then(status => setImageOrigins(status.image_origins ?? []))
       .catch(() => undefined);
 
-    registerCommands(
-      app,
-      tracker,
-      () => current,
-      async model => {
-        if (loaded) {
-          await loaded.set('model', model);
-        } else {
-          current = { ...current, model };
-        }
+    registerExplainActions();
+    registerCommands(app, tracker, asker, () => current, async model => {
+      if (loaded) {
+        await loaded.set('model', model);
+      } else {
+        current = { ...current, model };
       }
-    );
-    // A notebook that opens with answers left live (their asker went away) gets how they ended.
+    });
     tracker.widgetAdded.connect((_, panel) => {
+      // Every code cell's ✦ control, which is the stop control while the cell answers
+      const refresh = addControls(panel, {
+        running: cell => answering(asker, cell),
+        toggle: (p, cell) => void askOrStop(asker, p, cell)
+      });
+      // Every error output's "Explain this error"
+      addExplainButtons(panel, cell => void explainError(asker, panel, cell));
+      asker.changed.connect(refresh);
+      liveAnswers.cellsChanged.connect(refresh);
+      panel.disposed.connect(() => {
+        asker.changed.disconnect(refresh);
+        liveAnswers.cellsChanged.disconnect(refresh);
+      });
+      // A notebook that opens with answers left live (their asker went away) gets how they ended.
       void panel.context.ready.then(() => settleAbandoned(panel)).catch(() => undefined);
     });
 
     const inPalette = [
       CommandIDs.run,
       CommandIDs.stop,
+      CommandIDs.runAsCode,
+      CommandIDs.explainError,
       CommandIDs.showConversation,
       CommandIDs.clearConversation,
       CommandIDs.chooseModel,
@@ -74,4 +109,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, answerTocPlugin];
+export default [plugin, executorPlugin, answerTocPlugin];

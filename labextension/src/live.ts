@@ -7,7 +7,8 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IStreamEnd } from './ending';
-import { CellmageRequestError, followAnswer } from './request';
+import { CellmageRequestError, followAnswer, requestAPI } from './request';
+import { answerPath } from './shapes';
 
 export class LiveAnswer {
   text = '';
@@ -16,14 +17,31 @@ export class LiveAnswer {
   cellId: string | null = null;
   /** How it ended; null while it runs. */
   end: IStreamEnd | null = null;
+  /** When this page first knew of it (performance.now()). */
+  readonly since = performance.now();
+  /** How this page stops it, when it streams it itself (the asker aborts its request). */
+  onStop: (() => void) | null = null;
 
   constructor(
     readonly id: string,
     /** Streamed by this page (the toolbar), not followed. */
     readonly local: boolean,
-    /** Shown only once it ended (the `stream` setting off). */
-    readonly quiet = false
+    /** Shown only once it ended (the `stream` setting off, `%%llm --no-stream`). */
+    public quiet = false
   ) {}
+
+  /** Stop it: this page's own request, or, for an answer asked elsewhere, through the server
+   * (which stops it for everyone who may: see the README's Teams section). */
+  async stop(): Promise<void> {
+    if (this.end !== null) {
+      return;
+    }
+    if (this.onStop !== null) {
+      this.onStop();
+      return;
+    }
+    await requestAPI(answerPath(this.id, 'cancel'), { method: 'POST' }).catch(() => undefined);
+  }
 
   get changed(): ISignal<LiveAnswer, void> {
     return this._changed;
@@ -38,9 +56,10 @@ export class LiveAnswer {
 
   append(text: string): void {
     if (this.end === null && text) {
+      const first = !this.text;
       this.text += text;
-      if (!this.quiet) {
-        this._changed.emit();
+      if (!this.quiet || first) {
+        this._changed.emit(); // (a quiet answer says once that text has come)
       }
     }
   }
@@ -81,13 +100,14 @@ export class LiveAnswers {
   }
 
   /** Follow an answer by id (one connection per answer, opened on the first follow). */
-  follow(id: string): LiveAnswer {
+  follow(id: string, quiet = false): LiveAnswer {
     const held = this._held.get(id);
     if (held) {
       held.holders++;
+      held.answer.quiet = held.answer.quiet || quiet;
       return held.answer;
     }
-    const answer = new LiveAnswer(id, false);
+    const answer = new LiveAnswer(id, false, quiet);
     const controller = new AbortController();
     this._held.set(id, { answer, holders: 1, controller });
     this._watch(answer);

@@ -3,24 +3,36 @@
  * renderers) for any output that carries ANSWER_MIME, trusted or not, and renders the safe Markdown
  * in that data with the rules of render.ts (JupyterLab's highlighting and math, its sanitizer, an
  * inert DOM pass). Everything else renders the output's text/html (answerhtml.ts).
+ *
+ * Around the answer it adds controls of its own (never from the answer): while it runs, what it is
+ * doing and the Stop control (progress.ts); on its code blocks, their actions (codeactions.ts);
+ * under an answer that failed, or a request that was refused, Retry.
  */
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { ANSWER_MIME } from './answermime';
+import { cellHooks, cellOf } from './cells';
+import { addCodeActions } from './codeactions';
 import { RenderScheduler } from './coalesce';
 import { endingFromEvents, finalMarkdown } from './ending';
 import { LiveAnswer, liveAnswers, liveSettings } from './live';
 import { LiveMarkdown } from './livemd';
+import { CONTROLS_CLASS, Progress } from './progress';
 import { allowedImageOrigins, BlockRenderer } from './render';
+import { keepInView, unfollow } from './scroll';
 import { answerId, warnShape } from './shapes';
 
 export { ANSWER_MIME };
 
 /** On a live answer's renderer; an output area holding one hides the kernel's plain-text
- * fallback of the same answer (style/base.css). */
+ * fallback of the same answer (style/index.css). */
 const LIVE_CLASS = 'jp-cellmage-Live';
 const STREAMING_CLASS = 'jp-cellmage-streaming';
+/** On an answer that failed or a refused request: it said so, with Retry; an output area holding
+ * one hides the kernel's one-line error after it (style/index.css), so it is said once. */
+const FAILED_CLASS = 'jp-cellmage-Failed';
 
 /** Renderers of live answers whose output was just replaced (a kernel's final display after
  * clear_output): the replacing output, same answer id, takes their blocks over. */
@@ -42,12 +54,21 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
   private _live: LiveAnswer | null = null;
   private _markdown: LiveMarkdown | null = null;
   private _scheduler: RenderScheduler | null = null;
+  private _progress: Progress | null = null;
+  /** Our own controls after the answer's blocks (the progress line, or Retry). */
+  private _tail: HTMLElement | null = null;
+  private _marked = false;
 
   constructor(options: IRenderMime.IRendererOptions) {
     super();
     // JupyterLab reuses a renderer when a streaming answer's output is replaced: the blocks that
     // did not change keep their DOM.
-    this._blocks = new BlockRenderer(this.node, options);
+    this._blocks = new BlockRenderer(
+      this.node,
+      options,
+      nodes => addCodeActions(nodes, this.node),
+      () => this._tail
+    );
     this.addClass('jp-RenderedHTMLCommon');
     this.addClass('jp-RenderedMarkdown');
     this.addClass('jp-cellmage-Answer');
@@ -61,7 +82,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     if (mark?.answer?.live === true) {
       if (id !== null) {
         // A live answer's placeholder: its text comes from the page (its asker) or the server.
-        this._follow(id);
+        this._follow(id, mark.answer.quiet === true);
         return;
       }
       warnShape('a live answer id', mark.answer.id);
@@ -75,7 +96,14 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
       retired.delete(id!);
       this._blocks.adopt(previous);
     }
+    const retry = mark?.failed === true || mark?.problem === true;
+    this.toggleClass(FAILED_CLASS, retry);
+    this._setTail(retry ? this._retryControl(model.metadata) : null);
     await this._blocks.render(markdown);
+    if (id !== null) {
+      keepInView(id, this.node); // the stored answer in view as the live one was, then let go
+      unfollow(id);
+    }
   }
 
   dispose(): void {
@@ -92,21 +120,33 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     this._markCell();
   }
 
-  private _follow(id: string): void {
+  private _setTail(tail: HTMLElement | null): void {
+    this._tail?.remove();
+    this._tail = tail;
+    if (tail !== null) {
+      this.node.append(tail);
+    }
+  }
+
+  private _follow(id: string, quiet: boolean): void {
     if (this._live?.id === id) {
       return;
     }
     this._unfollow();
     this.addClass(LIVE_CLASS);
-    this._live = liveAnswers.follow(id);
+    this._live = liveAnswers.follow(id, quiet);
     this._markdown = new LiveMarkdown(allowedImageOrigins());
     // Each update costs about the new text (livemd.ts), so the pace need not slow as it grows.
     this._scheduler = new RenderScheduler(() => void this._show(), liveSettings.renderInterval);
+    this._progress = new Progress(this._live);
+    this._setTail(this._progress.node);
     this._live.changed.connect(this._changed, this);
     this._changed();
   }
 
   private _unfollow(): void {
+    this._progress?.dispose();
+    this._progress = null;
     if (this._live === null) {
       return;
     }
@@ -116,36 +156,65 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
     this._markdown = null;
     this._scheduler?.dispose();
     this._scheduler = null;
+    this._setTail(null);
     this.removeClass(LIVE_CLASS);
     this._markCell();
   }
 
   private _changed(): void {
     const live = this._live!;
+    this._progress?.update();
     if (live.end !== null) {
+      this._progress?.dispose();
+      this._progress = null;
+      this._setTail(null);
       this._scheduler!.flush();
-    } else if (live.text) {
+    } else if (live.text && !live.quiet) {
       this._scheduler!.changed();
     }
     this._markCell();
   }
 
   /** The live answer as it is now: the text so far, or the whole answer once it ended. */
-  private _show(): Promise<void> {
+  private async _show(): Promise<void> {
     const live = this._live;
     if (live === null) {
-      return Promise.resolve();
+      return;
     }
     if (live.end !== null) {
-      return this._blocks.render(finalMarkdown(live.text, endingFromEvents(live.model, live.end), allowedImageOrigins()));
+      await this._blocks.render(finalMarkdown(live.text, endingFromEvents(live.model, live.end), allowedImageOrigins()));
+    } else {
+      const markdown = this._markdown!;
+      markdown.append(live.text.slice(markdown.text.length));
+      await this._blocks.renderBlocks(() => markdown.blocks());
     }
-    const markdown = this._markdown!;
-    markdown.append(live.text.slice(markdown.text.length));
-    return this._blocks.renderBlocks(() => markdown.blocks());
+    keepInView(live.id, this.node);
+  }
+
+  /** Retry: ask again as this output was asked (the toolbar's outputs carry `cellmage` metadata;
+   * a kernel's are run again by the notebook's run command). */
+  private _retryControl(metadata: IRenderMime.IMimeModel['metadata']): HTMLElement {
+    const row = document.createElement('div');
+    row.className = `${CONTROLS_CLASS} jp-cellmage-RetryRow`;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'jp-cellmage-Retry jp-Button jp-mod-styled jp-mod-accept';
+    button.title = 'Ask again';
+    button.append(refreshIcon.element({ tag: 'span', className: 'jp-cellmage-ButtonIcon' }), document.createTextNode('Retry'));
+    button.addEventListener('mousedown', event => event.stopPropagation());
+    button.addEventListener('click', event => {
+      event.stopPropagation();
+      const where = cellOf(this.node);
+      if (where !== null && cellHooks.retry !== null) {
+        cellHooks.retry(where, metadata?.cellmage !== undefined);
+      }
+    });
+    row.append(button);
+    return row;
   }
 
   /** Every page shows a cell that is answering as busy, whoever asked. (The asker's own page
-   * marks its cell itself, in commands.ts.) */
+   * marks its cell itself, in ask.ts.) */
   private _markCell(): void {
     const cell = this.node.closest('.jp-Cell');
     const busy = this._live !== null && !this._live.local && this._live.end === null;
@@ -160,8 +229,6 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
       cell.removeAttribute('aria-busy');
     }
   }
-
-  private _marked = false;
 }
 
 export const answerRendererFactory: IRenderMime.IRendererFactory = {

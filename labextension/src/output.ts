@@ -4,15 +4,16 @@
  * following the answer (mime.ts, live.ts); when it ends, the stored answer (answerBundle): HTML
  * any renderer shows safely and, under the ANSWER_MIME mark, safe Markdown, with model, usage and
  * timing in its metadata. So the notebook model (and, under real-time collaboration, every
- * collaborator and the document store) gets the answer once, not once per update. Problems come
- * as a themed `stderr` stream output after it.
+ * collaborator and the document store) gets the answer once, not once per update. A request
+ * refused before its answer started is an output of its own (ending.ts: problemBundle), rendered
+ * by this extension as text that wraps at word boundaries, with Retry.
  */
 import { ICodeCellModel } from '@jupyterlab/cells';
 import * as nbformat from '@jupyterlab/nbformat';
 import { PartialJSONObject } from '@lumino/coreutils';
 
 import { ANSWER_MIME } from './answermime';
-import { IAnswerBundle } from './ending';
+import { IAnswerBundle, problemBundle } from './ending';
 import { answerId } from './shapes';
 
 export interface IAnswerMeta {
@@ -62,8 +63,12 @@ export class AnswerOutput {
     outputs.add(output);
   }
 
-  /** A problem, said so a person knows what to do; themed as an error by JupyterLab. */
+  /** A problem, said so a person knows what to do. */
   problem(message: string): void {
-    this._model.outputs.add({ output_type: 'stream', name: 'stderr', text: message + '\n' });
+    this._model.outputs.add({
+      output_type: 'display_data',
+      data: problemBundle(message) as unknown as nbformat.IMimeBundle,
+      metadata: { cellmage: { problem: true } }
+    });
   }
 }

@@ -17,7 +17,7 @@ import { gfmHeadingId } from 'marked-gfm-heading-id';
 import { mangle } from 'marked-mangle';
 
 import { LiveMarkdown } from '../src/livemd';
-import { BlockRenderer, harden, renderAnswer, setImageOrigins } from '../src/render';
+import { BlockRenderer, harden, mathStyle, renderAnswer, setImageOrigins } from '../src/render';
 import { safeMarkdown } from '../src/safemd';
 
 interface ICase {
@@ -150,7 +150,7 @@ test('a long answer, cut into finished chunks as it streams, shows what the whol
   assert.ok(answer.length > 3 * 2000);
   const live = await liveView(pieces(answer, 13), []);
   const whole = await wholeView(safeMarkdown(answer));
-  assert.ok(live.querySelectorAll('.jp-cellmage-Block').length > 40);
+  assert.ok(live.children.length > 40); // many blocks (the host's own children: no wrapper)
   assert.equal(live.innerHTML, whole.innerHTML);
 });
 
@@ -204,4 +204,105 @@ test('harden() alone makes a hostile fragment inert, with no sanitizer before it
   host.append(template.content);
   assertInert(host, [], 'harden alone');
   assert.match(host.textContent ?? '', /go/); // a form's content shows, as text
+});
+
+/** What MathJax 3's CHTML output makes of `$n^2$`: its own elements, laid out by inline styles
+ * (the superscript raised, the math scaled to the text), and MathML for screen readers. */
+const CHTML =
+  '<mjx-container class="MathJax" jax="CHTML" style="font-size: 129.3%; position: relative;">' +
+  '<mjx-math class="MJX-TEX" aria-hidden="true"><mjx-msup><mjx-mi class="mjx-i"><mjx-c class="mjx-c1D45B TEX-I"></mjx-c></mjx-mi>' +
+  '<mjx-script style="vertical-align: 0.363em;"><mjx-mn class="mjx-n" size="s"><mjx-c class="mjx-c32"></mjx-c></mjx-mn></mjx-script>' +
+  '</mjx-msup></mjx-math><mjx-assistive-mml unselectable="on" display="inline"><math xmlns="http://www.w3.org/1998/Math/MathML">' +
+  '<msup><mi>n</mi><mn data-mjx-texclass="ORD">2</mn></msup></math></mjx-assistive-mml></mjx-container>';
+
+/** A typesetter that, like MathJax, replaces each `$...$` in the text it reads by `output`, and
+ * records the TeX it read. */
+function mathJax(seen: string[], output = CHTML): (host: HTMLElement) => void {
+  return (host: HTMLElement) => {
+    const walker = document.createTreeWalker(host, 4);
+    const texts: Text[] = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      texts.push(n as Text);
+    }
+    for (const text of texts) {
+      const template = document.createElement('template');
+      template.innerHTML = text.data.replace(/\$([^$]+)\$/g, (_, tex: string) => {
+        seen.push(tex);
+        return output;
+      }).replace(/^([^<]*)/, m => m.replace(/&/g, '&amp;'));
+      if (seen.length) {
+        text.replaceWith(template.content);
+      }
+    }
+  };
+}
+
+test('math keeps the layout MathJax gives it: a raised superscript, math scaled to the text', async () => {
+  const host = document.createElement('div');
+
+  await renderAnswer(host, 'Cost $n^2$ here.', options(mathJax([])));
+
+  assert.equal(host.querySelector('mjx-container')?.getAttribute('style'), 'font-size: 129.3%; position: relative');
+  assert.equal(host.querySelector('mjx-script')?.getAttribute('style'), 'vertical-align: 0.363em');
+  // The MathML screen readers read stays, with MathJax's own attributes
+  assert.equal(host.querySelector('mjx-assistive-mml math msup mn')?.getAttribute('data-mjx-texclass'), 'ORD');
+});
+
+test('after typesetting, only layout survives in a style, and only on what MathJax made', async () => {
+  const host = document.createElement('div');
+  const hostile =
+    '<mjx-container style="position: fixed; top: 0; background: url(https://evil.example/x.png); color: red">' +
+    '<mjx-mi style="background-image: image-set(\'https://evil.example/y.png\' 1x); width: 2em !important; margin-left: 1px">x</mjx-mi>' +
+    '<mjx-assistive-mml><math><mi href="javascript:alert(1)" style="color: red" onclick="alert(1)">x</mi></math></mjx-assistive-mml>' +
+    '</mjx-container><span style="color: red">not math</span><math><mi>outside</mi></math>';
+
+  await renderAnswer(host, 'a $x$ b', options(mathJax([], hostile)));
+
+  assert.equal(host.querySelector('mjx-container')?.getAttribute('style'), 'top: 0; color: red');
+  assert.equal(host.querySelector('mjx-mi')?.getAttribute('style'), 'margin-left: 1px');
+  const mi = host.querySelector('mjx-assistive-mml mi')!;
+  assert.deepEqual(Array.from(mi.attributes).map(a => a.name), []);
+  assert.equal(host.querySelector('span')?.hasAttribute('style'), false);
+  assert.equal(host.querySelectorAll('math').length, 1); // MathML outside MathJax's assistive copy is removed
+});
+
+test('TeX that would link, load or restyle is broken before MathJax reads it, in raw Markdown too', async () => {
+  const seen: string[] = [];
+  const host = document.createElement('div');
+
+  await renderAnswer(host, 'A $\\href{https://evil.example}{x}$ B $\\style{color:red}{y}$ C $\\require{html}$ D $\\def\\a{b}$ E $\\frac{1}{2}$', options(mathJax(seen)));
+
+  assert.deepEqual(seen, ['\\\u200bhref{https://evil.example}{x}', '\\\u200bstyle{color:red}{y}', '\\\u200brequire{html}', '\\\u200bdef\\a{b}', '\\frac{1}{2}']);
+});
+
+test("MathJax's own elements in an answer are removed before typesetting", () => {
+  const template = document.createElement('template');
+  template.innerHTML = '<p>a<mjx-container style="position: fixed; inset: 0">cover</mjx-container><mjx-assistive-mml><math><mi>x</mi></math></mjx-assistive-mml></p>';
+
+  harden(template.content);
+
+  const host = document.createElement('div');
+  host.append(template.content);
+  assert.equal(host.innerHTML, '<p>a</p>');
+});
+
+test("a math style keeps layout properties with plain values, nothing else", () => {
+  assert.equal(mathStyle('vertical-align: -0.15em; font-size: 70.7%;'), 'vertical-align: -0.15em; font-size: 70.7%');
+  assert.equal(mathStyle('position: absolute; left: 0'), 'left: 0');
+  assert.equal(mathStyle('color: var(--x); border: 1px solid red'), 'border: 1px solid red');
+  assert.equal(mathStyle('width: calc(100vw); height: expression(alert(1)); margin: 0\\'), 'width: calc(100vw)');
+  assert.equal(mathStyle('behavior: url(x.htc); -moz-binding: url(x)'), '');
+});
+
+test("an answer's blocks are its host's own children, as in a Markdown cell, and kept while it grows", async () => {
+  const host = document.createElement('div');
+  const live = new BlockRenderer(host, options());
+
+  await live.render('# T\n\npara\n\n```py\nx = 1\n```\n\naft');
+  const code = host.querySelector('pre');
+  await live.render('# T\n\npara\n\n```py\nx = 1\n```\n\nafter all');
+
+  assert.deepEqual(Array.from(host.children).map(e => e.localName), ['h1', 'p', 'pre', 'p']);
+  assert.equal(host.querySelector('pre'), code); // the code block was not rendered again
+  assert.equal(host.lastElementChild?.textContent, 'after all');
 });
