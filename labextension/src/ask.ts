@@ -17,9 +17,9 @@ import { FlagError, splitCell } from './flags';
 import { LiveAnswer, liveAnswers } from './live';
 import { AnswerOutput, IAnswerMeta } from './output';
 import { allowedImageOrigins } from './render';
-import { CellmageRequestError, streamAnswer } from './request';
+import { CellmageRequestError, requestAPI, streamAnswer } from './request';
 import { follow, unfollow } from './scroll';
-import { cellId, warnShape } from './shapes';
+import { answerPath, cellId, warnShape } from './shapes';
 
 /** The plugin's settings (schema/plugin.json). */
 export interface ICellmageSettings {
@@ -50,13 +50,23 @@ export function describeFailure(error: unknown): string {
   return `The answer failed: ${(error as Error).message ?? error}`;
 }
 
+/** How long a stop waits for the server to end the answer before this page lets go of it. */
+const STOP_PATIENCE_MS = 5000;
+
+/** One answer this page is asking for. */
+interface IRunning {
+  controller: AbortController;
+  id: string | null; // the answer's id, from its start
+  fallback: number | null; // the abort that follows a stop the server did not answer in time
+}
+
 export interface IAskOptions {
   /** Record the cell as a prompt (asked from its control): run commands answer it from then on. */
   mark?: boolean;
 }
 
 export class Asker {
-  private readonly _running = new Map<string, AbortController>();
+  private readonly _running = new Map<string, IRunning>();
   private readonly _changed = new Signal<Asker, void>(this);
 
   constructor(private readonly _settings: () => ICellmageSettings) {}
@@ -75,16 +85,31 @@ export class Asker {
     return this._running.has(cellModelId);
   }
 
-  /** Stop this page's answer in the cell; false if it has none. */
+  /** Stop this page's answer in the cell; false if it has none. Once the answer started, the
+   * server is asked to stop it and sends its end down this page's stream, so the server knows this
+   * page writes the stored answer: were the page to hang up instead, the server could not tell a
+   * stop from a closed page, and under real-time collaboration it would write the answer into
+   * the shared cell too (two outputs). A second press, or a server that does not answer within
+   * STOP_PATIENCE_MS, lets go at once. */
   stop(cellModelId: string): boolean {
-    const controller = this._running.get(cellModelId);
-    controller?.abort();
-    return controller !== undefined;
+    const running = this._running.get(cellModelId);
+    if (running === undefined) {
+      return false;
+    }
+    if (running.id === null || running.fallback !== null) {
+      running.controller.abort();
+      return true;
+    }
+    const { controller } = running;
+    running.fallback = window.setTimeout(() => controller.abort(), STOP_PATIENCE_MS);
+    void requestAPI(answerPath(running.id, 'cancel'), { method: 'POST' }).catch(() => controller.abort());
+    return true;
   }
 
+  /** Stop every answer of this page, as `stop` does. */
   stopAll(): void {
-    for (const controller of this._running.values()) {
-      controller.abort();
+    for (const cellModelId of [...this._running.keys()]) {
+      this.stop(cellModelId);
     }
   }
 
@@ -162,7 +187,8 @@ export class Asker {
     const live = flags.stream ?? prefs.stream;
 
     const controller = new AbortController();
-    this._running.set(model.id, controller);
+    const running: IRunning = { controller, id: null, fallback: null };
+    this._running.set(model.id, running);
     // Already shown busy by the renderer of an answer asked elsewhere (then a refusal keeps it)
     const busyBefore = cell.node.getAttribute('aria-busy') === 'true';
     cell.node.classList.add(STREAMING_CLASS);
@@ -192,7 +218,8 @@ export class Asker {
             // The cell gets the answer's placeholder once; this page's renderer and every other
             // page's follow the answer by its id until the stored answer replaces it.
             answer = liveAnswers.local(data.id, model.id, data.model, !live);
-            answer.onStop = () => controller.abort();
+            running.id = data.id;
+            answer.onStop = () => this.stop(model.id);
             follow(data.id, cell.node);
             output.begin();
             output.render(liveMarker(data.id, !live), meta);
@@ -243,6 +270,9 @@ export class Asker {
       }
       if (id !== undefined && !cell.node.isConnected) {
         unfollow(id); // no renderer will show the stored answer now
+      }
+      if (running.fallback !== null) {
+        window.clearTimeout(running.fallback);
       }
       this._running.delete(model.id);
       if (busyElsewhere === null || !busyBefore) {
