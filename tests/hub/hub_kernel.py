@@ -24,10 +24,10 @@ class Run:
         return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout")
 
     def answers(self) -> list[str]:
-        """The answer Markdown as last displayed (display_data, then its updates)."""
+        """The answers shown (display_data, in order: the last is the stored answer; the updates
+        are the live display's and its waiting line's), as tests/kernel.py reads them."""
         mark = "application/vnd.cellmage.answer+json"
-        shown = self.of_type("display_data") + self.of_type("update_display_data")
-        return [m["content"]["data"][mark]["markdown"] for m in shown if mark in m["content"]["data"]]
+        return [m["content"]["data"][mark]["markdown"] for m in self.of_type("display_data") if mark in m["content"]["data"]]
 
     def errors(self) -> list[str]:
         return [m["content"]["evalue"] for m in self.of_type("error")]
