@@ -114,7 +114,7 @@ export function hostileNotebookTests(fake: () => string): void {
     // The one of the right shape was looked up (the server has no record: abandoned)
     await expect.poll(() => seen.filter(s => s.url.includes(`/answers/${UNKNOWN_ID}`)).length, { timeout: 30000 }).toBeGreaterThan(0);
     await expect(panel.locator('.jp-Cell', { hasText: 'unknown answer' }).locator('.jp-cellmage-Answer')).toContainText(
-      'Error (abandoned)',
+      'The page or kernel that asked for this answer closed before the answer ended.',
       { timeout: 30000 }
     );
 

@@ -319,7 +319,7 @@ test.describe('Teams in one notebook', () => {
     // ... and writes the answer into the shared notebook: Ada's page shows it, stopped, abandoned
     const answer = cell.locator('.jp-cellmage-Answer');
     await expect(answer).toContainText('Stopped before the end of the answer.', WAIT);
-    await expect(answer).toContainText('Error (abandoned)');
+    await expect(answer).toContainText('The page or kernel that asked for this answer closed before the answer ended.');
     await expect(answer).toContainText('word0 word1 word2 word3 word4 word5');
     await expect(cell.locator('.jp-cellmage-Live')).toHaveCount(0);
     await expect(cell).not.toHaveAttribute('aria-busy', 'true');

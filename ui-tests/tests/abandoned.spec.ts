@@ -32,7 +32,7 @@ test('an answer abandoned by its page is marked incomplete when the notebook ope
   // Opened again: the text that came, the Stopped marker, what happened, the status line
   const answer = page.locator('.jp-Cell').first().locator('.jp-cellmage-Answer');
   await expect(answer).toContainText('Stopped before the end of the answer.', { timeout: 20000 });
-  await expect(answer).toContainText('Error (abandoned)');
+  await expect(answer).toContainText('The page or kernel that asked for this answer closed before the answer ended.');
   await expect(answer).toContainText('word0 word1 word2 word3 word4 word5');
   await expect(page.locator('.jp-Cell').first()).not.toHaveAttribute('aria-busy', 'true');
 
