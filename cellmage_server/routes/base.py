@@ -248,3 +248,11 @@ def touch(settings: dict) -> None:
     """Count a running answer as server activity, so idle cullers leave the server up."""
     # ServerApp.last_activity() reads every setting whose name ends with "_last_activity".
     settings["cellmage_last_activity"] = utcnow()
+
+
+class PromptBodyHandler(CellmageHandler):
+    """A route whose body is a prompt (``chat``, ``context``): bounded by ``limits.max_prompt_bytes``."""
+
+    def body_limit(self) -> int:
+        config = self.cellmage.config
+        return config.settings.limits.max_prompt_bytes if config else super().body_limit()

@@ -15,15 +15,11 @@ from ..answer.outputs import Discard, SSEOutput, ending_frames
 from ..answer.plan import plan_answer
 from ..contract import comment, dumps, frame, parse_chat_request, usage_data
 from ..errors import NotFound
-from .base import CellmageHandler, mapped
+from .base import CellmageHandler, PromptBodyHandler, mapped
 
 
-class ChatHandler(CellmageHandler):
+class ChatHandler(PromptBodyHandler):
     _answer: Answer | None = None
-
-    def body_limit(self) -> int:
-        config = self.cellmage.config
-        return config.settings.limits.max_prompt_bytes if config else super().body_limit()
 
     @web.authenticated
     @authorized

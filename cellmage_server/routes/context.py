@@ -9,14 +9,10 @@ from tornado import web
 
 from ..answer.plan import history_messages
 from ..contract import ContextPreview, dumps, parse_request
-from .base import CellmageHandler, mapped
+from .base import PromptBodyHandler, mapped
 
 
-class ContextHandler(CellmageHandler):
-    def body_limit(self) -> int:
-        config = self.cellmage.config
-        return config.settings.limits.max_prompt_bytes if config else super().body_limit()
-
+class ContextHandler(PromptBodyHandler):
     @web.authenticated
     @authorized
     @mapped
