@@ -33,6 +33,8 @@ def test_an_error_is_said_once_and_marks_the_answer_failed(case):
     ending = Ending(**case["ending"])
     is_error = ending.error_code not in (None, "cancelled")
     assert answer_bundle(case["text"], ending)[ANSWER_MIME].get("failed", False) is is_error
+    # A stopped answer says so too: the lab plugin then hides the kernel's line after it
+    assert answer_bundle(case["text"], ending)[ANSWER_MIME].get("stopped", False) is ending.stopped
     last = case["expected"].split("\n\n")[-1]
     if is_error:
         # The answer ends with one paragraph: what happened in bold, then what to do; no status

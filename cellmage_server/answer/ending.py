@@ -183,8 +183,9 @@ def answer_bundle(
     text: str, ending: Ending, image_origins: tuple[str, ...] = (), answer_id: str | None = None
 ) -> dict[str, Any]:
     """The stored output's data: ``text/html`` for every renderer, safe Markdown for the lab plugin
-    (with the answer's id, so the plugin keeps the live rendering's DOM when this replaces it, and
-    ``failed`` when it ended in an error, so the plugin offers Retry)."""
+    (with the answer's id, so the plugin keeps the live rendering's DOM when this replaces it,
+    ``failed`` when it ended in an error, so the plugin offers Retry, and ``stopped`` when it was
+    stopped: either way the answer said how it ended, and the plugin hides the kernel's line)."""
     from ..safety.answer_html import answer_html
     from ..safety.safe_markdown import close_open_fence
 
@@ -196,6 +197,8 @@ def answer_bundle(
         mark["answer"] = {"id": answer_id}
     if failed(ending):
         mark["failed"] = True
+    if ending.stopped:
+        mark["stopped"] = True
     return {"text/html": html, ANSWER_MIME: mark}
 
 

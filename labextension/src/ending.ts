@@ -167,12 +167,14 @@ export function finalMarkdown(text: string, e: IEnding, imageOrigins: readonly s
 
 /** The ANSWER_MIME data: the safe Markdown, and which answer it is (live: still streaming;
  * quiet: shown only once complete). `failed`: the answer ended in an error (the renderer offers
- * Retry); `problem`: not an answer, a request refused before it started (the same). */
+ * Retry); `problem`: not an answer, a request refused before it started (the same); `stopped`:
+ * someone stopped it. Each says how the answer ended: a kernel's line after it is not shown. */
 export interface IAnswerMark {
   markdown: string;
   answer?: { id: string; live?: boolean; quiet?: boolean };
   failed?: boolean;
   problem?: boolean;
+  stopped?: boolean;
 }
 
 /** An answer output's data: text/html for every renderer, safe Markdown for this extension's. */
@@ -189,6 +191,9 @@ function mark(text: string, e: IEnding, imageOrigins: readonly string[], answerI
   }
   if (failed(e)) {
     result.failed = true;
+  }
+  if (e.stopped) {
+    result.stopped = true;
   }
   return result;
 }

@@ -30,9 +30,10 @@ export { ANSWER_MIME };
  * fallback of the same answer (style/index.css). */
 const LIVE_CLASS = 'jp-cellmage-Live';
 const STREAMING_CLASS = 'jp-cellmage-streaming';
-/** On an answer that failed or a refused request: it said so, with Retry; an output area holding
- * one hides the kernel's one-line error after it (style/index.css), so it is said once. */
-const FAILED_CLASS = 'jp-cellmage-Failed';
+/** On an answer that said how it ended (it failed or was refused, with Retry, or was stopped): an
+ * output area holding one hides the kernel's one-line error after it (style/index.css), so the
+ * ending is said once. */
+const ENDING_SAID_CLASS = 'jp-cellmage-EndingSaid';
 
 /** Renderers of live answers whose output was just replaced (a kernel's final display after
  * clear_output): the replacing output, same answer id, takes their blocks over. */
@@ -97,7 +98,7 @@ export class AnswerRenderer extends Widget implements IRenderMime.IRenderer {
       this._blocks.adopt(previous);
     }
     const retry = mark?.failed === true || mark?.problem === true;
-    this.toggleClass(FAILED_CLASS, retry);
+    this.toggleClass(ENDING_SAID_CLASS, retry || mark?.stopped === true);
     this._setTail(retry ? this._retryControl(model.metadata) : null);
     await this._blocks.render(markdown);
     if (id !== null) {

@@ -19,6 +19,7 @@ for (const c of table.cases) {
     const bundle = answerBundle(c.text, c.ending);
     assert.equal(bundle['text/html'], c.expected_html);
     assert.equal(bundle[ANSWER_MIME].failed ?? false, Boolean(c.ending.error_code) && c.ending.error_code !== 'cancelled');
+    assert.equal(bundle[ANSWER_MIME].stopped ?? false, Boolean(c.ending.stopped)); // the kernel's line is then not shown
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import { expect, test } from '@jupyterlab/galata';
 
-import { script } from '../helpers';
+import { received, script, words } from '../helpers';
 
 const ANSWER = [
   '# Plan\n\n',
@@ -59,5 +59,47 @@ test.describe('The magic in JupyterLab', () => {
     });
     expect(stored).toHaveLength(1);
     expect(stored[0].data['application/vnd.cellmage.answer+json'].markdown).toContain('# Plan');
+  });
+
+  test("the cell's control stops a %%llm answer: the kernel ends the cell and runs the next", async ({ page, request }) => {
+    await page.notebook.createNew();
+    await page.notebook.setCell(0, 'code', '%load_ext cellmage_server');
+    await page.notebook.addCell('code', '%%llm --stream\nWrite at length.');
+    await page.notebook.addCell('code', 'print("after the stop")');
+    await page.notebook.runCell(0);
+    await script(request, { chunks: words(400), interval: 0.05 });
+    await page.notebook.selectCells(1);
+    void page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:run-cell'));
+
+    const cell = page.locator('.jp-Cell').nth(1);
+    await expect(cell.locator('.jp-cellmage-Live')).toContainText('word5', { timeout: 20000 });
+    // The kernel's answer: the margin control is its stop control while it streams
+    const control = cell.locator('.jp-cellmage-AskControl');
+    await expect(control).toHaveClass(/jp-mod-running/);
+    await expect(control).toHaveAttribute('aria-label', /^Stop the answer/);
+    await page.screenshot({ path: test.info().outputPath('magic-streaming-stop.png') });
+
+    await control.click();
+
+    // The answer ends as stopped, its words so far kept; the provider's stream was closed
+    const answer = cell.locator('.jp-cellmage-Answer');
+    await expect(answer).toContainText('Stopped before the end of the answer.', { timeout: 10000 });
+    await expect(answer).toContainText('word5');
+    await expect(answer).not.toContainText('word399');
+    await expect.poll(async () => (await received(request))[0].closed_by_client).toBe(true);
+    // The kernel ended the cell (its count is set, the kernel idle) and the control is ✦ again
+    await expect(cell.locator('.jp-InputPrompt')).toContainText('[2]');
+    await expect(control).not.toHaveClass(/jp-mod-running/);
+    await expect(cell).not.toHaveAttribute('aria-busy', 'true');
+    // Said once: the kernel's one-line error (it stops Run All there) is not shown under the answer
+    const line = cell.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
+    await expect(line).toHaveCount(1);
+    await expect(line).toBeHidden();
+    await expect(cell.getByRole('button', { name: 'Explain this error' })).toBeHidden();
+    await page.screenshot({ path: test.info().outputPath('magic-stopped.png') });
+    // The kernel runs the next cell
+    await page.notebook.runCell(2);
+    await expect(page.locator('.jp-Cell').nth(2)).toContainText('after the stop');
+    expect(await received(request)).toHaveLength(1);
   });
 });
