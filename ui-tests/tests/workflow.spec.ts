@@ -154,27 +154,36 @@ test.describe('Prompt cells and the run commands', () => {
     expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.content.widgets[1].model.executionCount)).toBeNull();
   });
 
-  test('after a kernel restart, Run All answers a prompt cell between code cells with the fresh kernel', async ({ page, request, tmpPath }) => {
+  test('Restart & Run All answers a prompt cell between code cells, with the restarted kernel', async ({ page, request, tmpPath }) => {
     await script(request, { chunks: ['Once.'] }, { chunks: ['Twice.'] });
-    await openNotebook(page, request, tmpPath, [code('n = 1'), code('Say once.', 'p', PROMPT), code('print(n + 1)')]);
+    const runs = 'runs = globals().get("runs", 0) + 1';
+    await openNotebook(page, request, tmpPath, [code(runs), code('Say once.', 'p', PROMPT), code('print("runs", runs)')]);
     await page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:run-all-cells'));
-    await expect(cells(page).nth(2)).toContainText('2', { timeout: 30000 });
+    await expect(cells(page).nth(2)).toContainText('runs 1', { timeout: 30000 });
     await expect(cells(page).nth(1).locator('.jp-cellmage-Answer')).toContainText('Once.');
+    // The old kernel counts a second run; then no output is left from before the restart
+    await page.notebook.runCell(0);
+    await expect(cells(page).nth(0).locator('.jp-InputPrompt')).toContainText('[3]');
+    await page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:clear-all-cell-outputs'));
+    await expect(page.locator('.jp-OutputArea-output')).toHaveCount(0);
 
-    // Restart the kernel, then Run All: what Restart & Run All does. (Its menu command's restart
-    // request is refused on this test server with "Invalid response: 201 Created", before any cell
-    // runs; the kernel is restarted through the REST API instead.)
+    // JupyterLab's own Restart & Run All, from its command and its dialog. (galata's tracker of the
+    // kernels a test starts answers every POST under /api/kernels with 201, which JupyterLab's
+    // restart refuses as "Invalid response: 201 Created": the restart goes to the server itself.)
+    await page.route(/\/api\/kernels\/[^/?]+\/restart/, route => route.continue());
     const kernel = await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.sessionContext.session.kernel.id);
-    expect((await request.post(`/api/kernels/${kernel}/restart`)).ok()).toBe(true);
-    await page.waitForFunction(() => (window as any).jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status === 'idle');
-    await page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:run-all-cells'));
+    void page.evaluate(() => (window as any).jupyterapp.commands.execute('notebook:restart-run-all'));
+    await page.locator('.jp-Dialog .jp-mod-accept').click();
 
     await expect(cells(page).nth(1).locator('.jp-cellmage-Answer')).toContainText('Twice.', { timeout: 30000 });
-    await expect(cells(page).nth(2).locator('.jp-InputPrompt')).toContainText('[2]', { timeout: 30000 });
+    await expect(cells(page).nth(2)).toContainText('runs 1', { timeout: 30000 }); // a fresh kernel: not 'runs 3'
     const counts = await page.evaluate(() =>
       (window as any).jupyterapp.shell.currentWidget.content.widgets.map((c: any) => c.model.executionCount)
     );
     expect(counts).toEqual([1, null, 2]); // the kernel started afresh and ran the code cells only
+    // The same kernel, restarted (not a new one), and no error anywhere
+    expect(await page.evaluate(() => (window as any).jupyterapp.shell.currentWidget.sessionContext.session.kernel.id)).toBe(kernel);
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
     await expect(page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
     expect(await received(request)).toHaveLength(2);
   });
