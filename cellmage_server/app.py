@@ -156,7 +156,11 @@ class CellmageApp(ExtensionApp):
     def _providers(self, config: LoadedConfig) -> dict[str, Provider]:
         timeouts, secrets = config.settings.timeouts, config.secret_values()
         providers: dict[str, Provider] = {
-            "openai": OpenAICompatProvider(connect_timeout=timeouts.connect, secrets=secrets)
+            "openai": OpenAICompatProvider(
+                connect_timeout=timeouts.connect,
+                secrets=secrets,
+                max_answer_bytes=config.settings.limits.max_answer_bytes,
+            )
         }
         if any(entry.path == "litellm" for entry in config.settings.models.values()):
             from .providers.litellm import LiteLLMProvider  # the module is light; litellm itself is not

@@ -147,7 +147,8 @@ class Limits(BaseModel):
         "the provider sent them, or a streamed `responses` answer's delta events as written; such an "
         "answer keeps its text for its last events, so this bounds that too). A provider that sends "
         "more (it ignored `max_tokens`) is stopped there: the answer ends with an `error` of code "
-        "`too_long`, keeping the text so far.",
+        "`too_long`, keeping the text so far. One event of a provider's stream read by this server "
+        "(the lean path) may have this and 64 KiB more.",
     )
     max_followers_per_answer: int = Field(
         16, ge=1, description="Pages that may follow one running answer at once (`GET answers/{id}/events`); one more gets 429."

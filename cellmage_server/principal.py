@@ -13,6 +13,7 @@ the principal instead:
 
 from __future__ import annotations
 
+import functools
 import getpass
 from typing import Any
 
@@ -23,6 +24,7 @@ from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvi
 _SINGLE_OWNER = (IdentityProvider, PasswordIdentityProvider)
 
 
+@functools.cache  # (without USER or LOGNAME set, each call reads the password database)
 def owner_name() -> str:
     """The operating-system user this server runs as."""
     try:

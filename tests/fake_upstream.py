@@ -44,6 +44,7 @@ class Script:
     tool_calls: list[dict[str, Any]] | None = None  # after the text: stream these calls ({"name", "arguments"})
     retry_after: str | None = None  # with an error status: the retry-after header
     raw_after: list[str] = field(default_factory=list)  # `data:` payloads sent as is after the chunks
+    unended: int = 0  # hostile: then a `data:` line that never ends, this many bytes (1,000 per 2 ms)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Received:
     finished: float | None = None  # when the fake ended the answer itself
     sent_bytes: int = 0  # of the response, written into the fake's socket so far
     socket: Any = field(default=None, repr=False)  # the fake's end of the connection
+    peer: Any = None  # the client's address and port: the same for requests on one kept connection
 
 
 class FakeUpstream:
@@ -250,6 +252,7 @@ class _ChatCompletions(web.RequestHandler):
         body = json.loads(self.request.body or b"{}")
         self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
         self.record.socket = self.request.connection.stream.socket
+        self.record.peer = self.record.socket.getpeername()
         self.fake.received.append(self.record)
         script = self.fake.next_script()
         model = body.get("model", "fake")
@@ -296,6 +299,12 @@ class _ChatCompletions(web.RequestHandler):
         for payload in script.raw_after:  # hostile: whatever the script says, unchecked
             if not await self._send(b"data: " + payload.encode() + b"\n\n"):
                 return
+        if script.unended:
+            if not await self._send(b"data: {"):
+                return
+            for _ in range(script.unended // 1000):
+                if not await self._sleep_unless_closed(0.002) or not await self._send(b"a" * 1000):
+                    return
         final = {"index": 0, "delta": {}, "finish_reason": script.finish_reason}
         if not await self._send(_chunk({**base, "choices": [final]})):
             return
@@ -319,6 +328,7 @@ class _AnthropicMessages(_ChatCompletions):
         body = json.loads(self.request.body or b"{}")
         self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
         self.record.socket = self.request.connection.stream.socket
+        self.record.peer = self.record.socket.getpeername()
         self.fake.received.append(self.record)
         script = self.fake.next_script()
         usage = script.usage or {}
@@ -394,6 +404,7 @@ class _Embeddings(_ChatCompletions):
         body = json.loads(self.request.body or b"{}")
         self.record = Received(self.request.path, dict(self.request.headers), body, time.monotonic())
         self.record.socket = self.request.connection.stream.socket
+        self.record.peer = self.record.socket.getpeername()
         self.fake.received.append(self.record)
         script = self.fake.next_script()
         self.record.finished = time.monotonic()

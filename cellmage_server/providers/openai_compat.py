@@ -1,5 +1,5 @@
 """The lean provider path: any OpenAI-compatible ``/chat/completions`` endpoint, streamed with
-httpx + httpx-sse (OpenAI, a LiteLLM Proxy gateway, vLLM, Ollama, OpenRouter, Groq, ...).
+httpx and read raw by ``sse.py`` (OpenAI, a LiteLLM Proxy gateway, vLLM, Ollama, OpenRouter, Groq, ...).
 
 Per chunk it does one JSON decode and a few dict look-ups: the relay's CPU budget is spent here.
 """
@@ -11,13 +11,13 @@ import ssl
 from collections.abc import AsyncIterator, Iterable
 
 import httpx
-from httpx_sse import EventSource
 
 from ..contract import Finish, ProviderEvent, Usage, checked_usage
 from ..errors import UpstreamError
 from ..safety.redaction import redact
 from . import ProviderCall, classify, close_shielded, failure_message
 from .asyncio_net import use_asyncio_backend
+from .sse import DONE, NO_CODING, event_data, event_limit
 
 
 def _error_parts(payload: object) -> tuple[str, str]:
@@ -64,7 +64,12 @@ class OpenAICompatProvider:
     """Streams chat completions from OpenAI-compatible servers through one shared connection pool."""
 
     def __init__(
-        self, *, connect_timeout: float, secrets: Iterable[str] = (), verify: ssl.SSLContext | bool = True
+        self,
+        *,
+        connect_timeout: float,
+        secrets: Iterable[str] = (),
+        verify: ssl.SSLContext | bool = True,
+        max_answer_bytes: int = 8 << 20,
     ) -> None:
         # Reads have no timeout here: the relay watches first-token, gap and total time itself,
         # and cancels this request when one runs out.
@@ -74,6 +79,7 @@ class OpenAICompatProvider:
         self.network_backend = "asyncio" if use_asyncio_backend(transport) else "anyio"
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
         self._secrets = [s for s in secrets if s]
+        self.max_answer_bytes = max_answer_bytes  # one event of a stream is bounded by it (sse.py)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -112,7 +118,7 @@ class OpenAICompatProvider:
     async def stream(self, call: ProviderCall) -> AsyncIterator[ProviderEvent]:
         assert call.api_base is not None  # resolved from the prefix's default for this path
         url = call.api_base.rstrip("/") + "/chat/completions"
-        headers = {"Accept": "text/event-stream"}
+        headers = {"Accept": "text/event-stream", **NO_CODING}
         if call.api_key is not None:
             headers["Authorization"] = f"Bearer {call.api_key.get_secret_value()}"
         finish: str | None = None
@@ -131,11 +137,10 @@ class OpenAICompatProvider:
                         f"stream (content type {content_type or 'none'!r}); is api_base an "
                         "OpenAI-compatible /v1 URL?",
                     )
-                async for sse in EventSource(response).aiter_sse():
-                    data = sse.data
-                    if data == "[DONE]":
+                async for data in event_data(response, event_limit(self.max_answer_bytes), self.max_answer_bytes):
+                    if data == DONE:  # (the body's end is read after it: the connection is kept)
                         finish = finish or "stop"
-                        break
+                        continue
                     try:
                         chunk = json.loads(data)
                     except ValueError:

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource
 
 from ..contract import Finish, ProviderEvent, Usage
 from ..errors import UpstreamError
@@ -29,6 +28,7 @@ from ..safety.redaction import redact
 from . import ProviderCall, classify, close_shielded, failure_message
 from .litellm import provider_finished
 from .openai_compat import _error_parts
+from .sse import DONE, NO_CODING, event_data, event_limit
 
 _FINISH = re.compile(r'"finish_reason"\s*:\s*"([^"]+)"')
 
@@ -73,7 +73,13 @@ def _transport_error(call: ProviderCall, error: httpx.HTTPError, secrets: Iterab
 
 
 async def lean_chunks(
-    client: httpx.AsyncClient, call: ProviderCall, body: dict[str, Any], *, include_usage: bool, secrets: list[str]
+    client: httpx.AsyncClient,
+    call: ProviderCall,
+    body: dict[str, Any],
+    *,
+    include_usage: bool,
+    secrets: list[str],
+    max_answer_bytes: int,
 ) -> AsyncIterator[ProviderEvent]:
     """Stream a Chat Completions request through to an OpenAI-compatible provider."""
     assert call.api_base is not None
@@ -81,7 +87,7 @@ async def lean_chunks(
     finish: str | None = None
     try:
         async with client.stream(
-            "POST", url, json={**body, "model": upstream_model(call)}, headers=_headers(call, "text/event-stream")
+            "POST", url, json={**body, "model": upstream_model(call)}, headers={**_headers(call, "text/event-stream"), **NO_CODING}
         ) as response:
             if response.status_code != 200:
                 await response.aread()
@@ -92,10 +98,9 @@ async def lean_chunks(
                     f"The provider for model '{call.alias}' did not answer with a stream; is api_base an "
                     "OpenAI-compatible /v1 URL?",
                 )
-            async for sse in EventSource(response).aiter_sse():
-                data = sse.data
-                if data == "[DONE]":
-                    break
+            async for data in event_data(response, event_limit(max_answer_bytes), max_answer_bytes):
+                if data == DONE:  # (the body's end is read after it: the connection is kept)
+                    continue
                 if '"usage"' in data or '"error"' in data:
                     try:
                         chunk = json.loads(data)

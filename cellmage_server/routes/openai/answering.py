@@ -71,7 +71,7 @@ class AnswerRoute(V1Handler):
         if request.entry.path == "openai":
             return upstream.lean_chunks(
                 provider.client, call, request.body, include_usage=include_usage,
-                secrets=config.secret_values(),
+                secrets=config.secret_values(), max_answer_bytes=config.settings.limits.max_answer_bytes,
             )
         return upstream.litellm_chunks(
             provider, call, request.body, include_usage=include_usage,

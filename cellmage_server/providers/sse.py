@@ -1,0 +1,113 @@
+"""A provider's Server-Sent Events, read as they come off the connection: the data of each event.
+
+httpx-sse reads a body through httpx's byte decoder, its text decoder and a line splitter: three
+more async generators and a decode per network read. On a paced answer every chunk is its own read,
+and that was a sixth of the lean path's CPU per chunk in ``bench/relay_bench.py``. Here the request
+asks for no content coding and the body is read raw (a provider that codes it anyway is decoded by
+httpx), split into events on blank lines with the spec's line endings (CR LF, LF or CR), and only
+each event's ``data`` is kept: other fields and comments are ignored, an event with no data is not
+dispatched, and one left unfinished when the stream ends is dropped, as the spec says.
+
+One event is bounded: a provider whose event grows past ``max_event_bytes`` without ending is
+stopped with :class:`~cellmage_server.errors.AnswerTooLong`, so its memory cannot grow without end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+
+from ..errors import AnswerTooLong
+
+#: Sent with a stream request: a coded body would be decoded again on every read.
+NO_CODING = {"Accept-Encoding": "identity"}
+DONE = "[DONE]"
+#: The most bytes read after ``[DONE]`` to the body's end (a provider sends only its end there).
+DRAIN_BYTES = 64 * 1024
+#: What one event may have beyond the answer's own limit (the JSON around a chunk's text).
+EVENT_SLACK = 64 * 1024
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def event_limit(max_answer_bytes: int) -> int:
+    """The most bytes one event of an answer's stream may have."""
+    return max_answer_bytes + EVENT_SLACK
+
+
+class DataEvents:
+    """Feed it a stream's bytes as they come; it gives the data of each event that ended."""
+
+    def __init__(self, max_event_bytes: int, limit_setting: int | None = None) -> None:
+        self._parts: list[bytes] = []  # the event not ended yet (no line ending is split over two)
+        self._size = 0
+        self._max = max_event_bytes
+        self._setting = limit_setting if limit_setting is not None else max_event_bytes
+        self._started = False
+        self._cr = False  # the last read ended with a CR: an LF first in the next is its CR LF
+
+    def feed(self, chunk: bytes) -> list[str]:
+        if not self._started:
+            self._started = True
+            chunk = chunk.removeprefix(_BOM)  # (a stream may begin with one)
+        if self._cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._cr = chunk.endswith(b"\r")
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        parts = self._parts
+        ends = b"\n\n" in chunk or (parts and parts[-1].endswith(b"\n") and chunk.startswith(b"\n"))
+        if not ends:  # the event goes on: kept as it came, not joined on every read
+            self._size += len(chunk)
+            if self._size > self._max:
+                raise AnswerTooLong(self._setting)
+            if chunk:
+                parts.append(chunk)
+            return []
+        *ended, rest = (b"".join(parts) + chunk if parts else chunk).split(b"\n\n")
+        if len(rest) > self._max:
+            raise AnswerTooLong(self._setting)
+        self._parts, self._size = ([rest] if rest else []), len(rest)
+        out = []
+        for event in ended:
+            data = _data(event)
+            if data is not None:
+                out.append(data)
+        return out
+
+
+def _data(event: bytes) -> str | None:
+    """The event's data lines, joined by newlines; None when it has none."""
+    if event.startswith(b"data: ") and b"\n" not in event:  # the common case: one data line
+        return event[6:].decode("utf-8", "replace")
+    lines = []
+    for line in event.split(b"\n"):
+        name, _, value = line.partition(b":")
+        if name != b"data":
+            continue  # another field, or a comment (a line that starts with a colon)
+        lines.append(value[1:] if value.startswith(b" ") else value)
+    if not lines:
+        return None
+    return b"\n".join(lines).decode("utf-8", "replace")
+
+
+async def event_data(response: httpx.Response, max_event_bytes: int, limit_setting: int | None = None) -> AsyncIterator[str]:
+    """The data of each event of ``response``'s body, as it comes, up to and with ``[DONE]``.
+
+    After ``[DONE]`` the body's end is read (at most :data:`DRAIN_BYTES` more, as the openai SDK
+    reads a stream to its end), so the connection goes back to the pool for the next answer
+    instead of being closed: a new connection to the provider costs every answer time."""
+    coding = response.headers.get("content-encoding", "").strip().lower()
+    body = response.aiter_raw() if coding in ("", "identity") else response.aiter_bytes()
+    events = DataEvents(max_event_bytes, limit_setting)
+    async for chunk in body:
+        for data in events.feed(chunk):
+            yield data
+            if data == DONE:
+                drained = 0
+                async for rest in body:
+                    drained += len(rest)
+                    if drained > DRAIN_BYTES:
+                        break  # more than a stream's end: the connection is closed instead
+                return
