@@ -45,6 +45,7 @@ class Script:
     retry_after: str | None = None  # with an error status: the retry-after header
     raw_after: list[str] = field(default_factory=list)  # `data:` payloads sent as is after the chunks
     unended: int = 0  # hostile: then a `data:` line that never ends, this many bytes (1,000 per 2 ms)
+    hold_after_done: float = 0.0  # after [DONE], keep the stream open this long before ending it
 
 
 @dataclass
@@ -313,6 +314,8 @@ class _ChatCompletions(web.RequestHandler):
             await self._send(_chunk({**base, "choices": [], "usage": script.usage}))
         if script.send_done:
             await self._send(b"data: [DONE]\n\n")
+        if script.hold_after_done and not await self._sleep_unless_closed(script.hold_after_done):
+            return
         self.record.finished = time.monotonic()
         self.finish()
 

@@ -152,3 +152,17 @@ async def test_answers_one_after_the_other_reuse_the_providers_connection(api, f
         ) as response:
             assert [line async for line in response.aiter_lines() if line.startswith("data: ")][-1] == "data: [DONE]"
     assert len({r.peer for r in fake_upstream.received}) == 1, [r.peer for r in fake_upstream.received]
+
+
+async def test_a_provider_that_holds_its_stream_open_after_done_does_not_hold_the_answer(api, fake_upstream):
+    # The body's end is read after [DONE] for a short while only: past it the server closes the
+    # connection, and the answer has ended meanwhile.
+    fake_upstream.script(Script(chunks=["all ", "here"], hold_after_done=30))
+
+    result = await api.stream({"prompt": "x"})
+
+    assert result.names()[-1] == "done" and result.one("done")["finish_reason"] == "stop"
+    assert result.text() == "all here"
+    upstream = fake_upstream.received[-1]
+    assert upstream.finished is None  # the provider was still holding the stream open
+    assert await fake_upstream.until(lambda: upstream.closed_by_client is not None, timeout=10)

@@ -14,6 +14,7 @@ stopped with :class:`~cellmage_server.errors.AnswerTooLong`, so its memory canno
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -23,8 +24,10 @@ from ..errors import AnswerTooLong
 #: Sent with a stream request: a coded body would be decoded again on every read.
 NO_CODING = {"Accept-Encoding": "identity"}
 DONE = "[DONE]"
-#: The most bytes read after ``[DONE]`` to the body's end (a provider sends only its end there).
+#: The most bytes, and time, spent reading after ``[DONE]`` to the body's end (a provider sends
+#: only its end there, at once).
 DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 0.5
 #: What one event may have beyond the answer's own limit (the JSON around a chunk's text).
 EVENT_SLACK = 64 * 1024
 
@@ -95,9 +98,10 @@ def _data(event: bytes) -> str | None:
 async def event_data(response: httpx.Response, max_event_bytes: int, limit_setting: int | None = None) -> AsyncIterator[str]:
     """The data of each event of ``response``'s body, as it comes, up to and with ``[DONE]``.
 
-    After ``[DONE]`` the body's end is read (at most :data:`DRAIN_BYTES` more, as the openai SDK
-    reads a stream to its end), so the connection goes back to the pool for the next answer
-    instead of being closed: a new connection to the provider costs every answer time."""
+    After ``[DONE]`` the body's end is read (as the openai SDK reads a stream to its end; at most
+    :data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS`), so the connection goes back to the pool for
+    the next answer instead of being closed: a new connection to the provider costs every answer
+    time."""
     coding = response.headers.get("content-encoding", "").strip().lower()
     body = response.aiter_raw() if coding in ("", "identity") else response.aiter_bytes()
     events = DataEvents(max_event_bytes, limit_setting)
@@ -105,9 +109,20 @@ async def event_data(response: httpx.Response, max_event_bytes: int, limit_setti
         for data in events.feed(chunk):
             yield data
             if data == DONE:
-                drained = 0
-                async for rest in body:
-                    drained += len(rest)
-                    if drained > DRAIN_BYTES:
-                        break  # more than a stream's end: the connection is closed instead
+                await _drain(body)
                 return
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read the body's end after ``[DONE]``; give up (the connection is then closed) past
+    :data:`DRAIN_BYTES` or :data:`DRAIN_SECONDS`, so the answer's end never waits on a provider
+    that holds its stream open."""
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for rest in body:
+                drained += len(rest)
+                if drained > DRAIN_BYTES:
+                    return
+    except TimeoutError:
+        return
