@@ -46,6 +46,7 @@ class Script:
     raw_after: list[str] = field(default_factory=list)  # `data:` payloads sent as is after the chunks
     unended: int = 0  # hostile: then a `data:` line that never ends, this many bytes (1,000 per 2 ms)
     hold_after_done: float = 0.0  # after [DONE], keep the stream open this long before ending it
+    drop_after_done: bool = False  # after [DONE], close the connection without ending the body
 
 
 @dataclass
@@ -315,6 +316,10 @@ class _ChatCompletions(web.RequestHandler):
         if script.send_done:
             await self._send(b"data: [DONE]\n\n")
         if script.hold_after_done and not await self._sleep_unless_closed(script.hold_after_done):
+            return
+        if script.drop_after_done:
+            self.record.finished = time.monotonic()
+            self.request.connection.stream.close()  # no chunked terminator: a broken stream
             return
         self.record.finished = time.monotonic()
         self.finish()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import tracemalloc
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from cellmage_server.providers.sse import EVENT_SLACK, DataEvents
 
 from .conftest import toml_with
 from .fake_upstream import FakeUpstream, Script
-from .openai_support import scoped_key, v1
+from .openai_support import v1_stream
 
 LIMIT = 64 * 1024
 
@@ -91,6 +92,21 @@ def test_an_event_that_never_ends_is_stopped_at_its_bound():
     assert sum(len(events.feed(b"data: " + b"c" * 5000 + b"\n\n")) for _ in range(100)) == 100
 
 
+def test_an_event_read_a_byte_at_a_time_holds_about_its_own_size():
+    # One growing buffer, not an object per read (a provider that writes one byte per segment)
+    events = DataEvents(200_000)
+    tracemalloc.start()
+    try:
+        events.feed(b"data: ")
+        for _ in range(100_000):
+            events.feed(b"x")
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 3 * 100_000, held
+    assert events.feed(b"\n\n") == ["x" * 100_000]
+
+
 @pytest.fixture
 def cellmage_toml(fake_upstream: FakeUpstream) -> str:
     return toml_with(fake_upstream, limits={"max_answer_bytes": LIMIT})
@@ -121,12 +137,7 @@ async def test_a_provider_event_that_never_ends_stops_the_answer_with_too_long(a
 
 async def test_a_v1_stream_whose_provider_event_never_ends_ends_with_too_long(api, fake_upstream, jp_serverapp):
     fake_upstream.script(UNENDED)
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
-        async with c.stream(
-            "POST", v1(api) + "/chat/completions", headers={"Authorization": f"Bearer {scoped_key(jp_serverapp)}"},
-            json={"model": "fast", "messages": [{"role": "user", "content": "hi"}], "stream": True},
-        ) as response:
-            frames = [line[6:] async for line in response.aiter_lines() if line.startswith("data: ")]
+    frames = await v1_stream(api, jp_serverapp)
     error = json.loads(frames[-1])["error"]
     assert error["code"] == "too_long" and "limits.max_answer_bytes" in error["message"]
     assert await _stopped_early(fake_upstream) < 4 * (LIMIT + EVENT_SLACK)
@@ -145,12 +156,7 @@ async def test_answers_one_after_the_other_reuse_the_providers_connection(api, f
         fake_upstream.script(Script())
         assert (await api.stream({"prompt": "x"})).names()[-1] == "done"
     fake_upstream.script(Script())
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
-        async with c.stream(
-            "POST", v1(api) + "/chat/completions", headers={"Authorization": f"Bearer {scoped_key(jp_serverapp)}"},
-            json={"model": "fast", "messages": [{"role": "user", "content": "hi"}], "stream": True},
-        ) as response:
-            assert [line async for line in response.aiter_lines() if line.startswith("data: ")][-1] == "data: [DONE]"
+    assert (await v1_stream(api, jp_serverapp))[-1] == "[DONE]"
     assert len({r.peer for r in fake_upstream.received}) == 1, [r.peer for r in fake_upstream.received]
 
 
@@ -166,3 +172,16 @@ async def test_a_provider_that_holds_its_stream_open_after_done_does_not_hold_th
     upstream = fake_upstream.received[-1]
     assert upstream.finished is None  # the provider was still holding the stream open
     assert await fake_upstream.until(lambda: upstream.closed_by_client is not None, timeout=10)
+
+
+@pytest.mark.parametrize("route", ["chat", "v1"])
+async def test_a_connection_that_breaks_after_done_still_ends_the_answer_well(api, fake_upstream, jp_serverapp, route):
+    # Many proxies hang up right after [DONE]: the answer was whole, so it ends as finished.
+    fake_upstream.script(Script(chunks=["all ", "here"], drop_after_done=True))
+    if route == "chat":
+        result = await api.stream({"prompt": "x"})
+        assert result.names()[-2:] == ["usage", "done"] and result.one("done")["finish_reason"] == "stop"
+        assert result.text() == "all here"
+    else:
+        frames = await v1_stream(api, jp_serverapp)
+        assert frames[-1] == "[DONE]" and not any('"error"' in f for f in frames)
