@@ -60,6 +60,16 @@ def v1(api: Any) -> str:
     return api.base + "cellmage/v1"
 
 
+async def v1_stream(api: Any, serverapp: Any, content: str = "hi") -> list[str]:
+    """The ``data:`` payloads of a streamed ``chat/completions`` answer of model ``fast``."""
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
+        async with c.stream(
+            "POST", v1(api) + "/chat/completions", headers={"Authorization": f"Bearer {scoped_key(serverapp)}"},
+            json={"model": "fast", "messages": [{"role": "user", "content": content}], "stream": True},
+        ) as response:
+            return [line[6:] async for line in response.aiter_lines() if line.startswith("data: ")]
+
+
 def sdk(api: Any, key: str, **kwargs: Any) -> Any:
     """The async openai SDK pointed at the endpoint, as a kernel's library would be."""
     import openai

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from .conftest import PROVIDER_PATHS, toml_with
 from .fake_upstream import FakeUpstream, Script
-from .openai_support import scoped_key, v1
+from .openai_support import scoped_key, v1_stream
 
 LIMIT = 64 * 1024
 NB = "work/size.ipynb"
@@ -84,12 +83,7 @@ async def test_a_follower_gets_the_same_cut_and_the_same_end(api, fake_upstream)
 
 async def test_a_v1_stream_past_the_limit_ends_with_its_error_and_the_provider_stops(api, fake_upstream, jp_serverapp):
     fake_upstream.script(ENDLESS)
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
-        async with c.stream(
-            "POST", v1(api) + "/chat/completions", headers={"Authorization": f"Bearer {scoped_key(jp_serverapp)}"},
-            json={"model": "fast", "messages": [{"role": "user", "content": "hi"}], "stream": True},
-        ) as response:
-            frames = [line[6:] async for line in response.aiter_lines() if line.startswith("data: ")]
+    frames = await v1_stream(api, jp_serverapp)
     assert frames[-1] != "[DONE]"
     error = json.loads(frames[-1])["error"]
     assert error["code"] == "too_long" and "limits.max_answer_bytes" in error["message"]
