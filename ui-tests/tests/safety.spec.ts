@@ -36,11 +36,31 @@ async function expectInert(page: IJupyterLabPageFixture, request: APIRequestCont
   expect(await page.evaluate(() => (window as any).cellmagePwned), `script ran (${where})`).toBeUndefined();
   expect(await strayExfil(request), `fetched a URL the model chose (${where})`).toEqual([]);
   const found = await page.evaluate(() => {
+    // The plugin's own controls of a code block (Copy, Insert below, Replace: codeactions.ts),
+    // which it puts first in each rendered `pre`, one bar per block; nothing a model writes
+    // becomes an element, so anything else that is active is the model's.
+    const ACTIONS = ['copy', 'insert-below', 'replace-above', 'replace-target'];
+    const ours = (el: Element) => {
+      const bar = el.parentElement;
+      const pre = bar?.parentElement;
+      return (
+        el.localName === 'button' &&
+        el.getAttribute('class') === 'jp-cellmage-CodeAction jp-Button jp-mod-minimal' &&
+        ACTIONS.includes(el.getAttribute('data-action') ?? '') &&
+        bar?.localName === 'span' &&
+        bar.getAttribute('class') === 'jp-cellmage-CodeActions' &&
+        pre?.localName === 'pre' &&
+        pre.firstElementChild === bar &&
+        pre.querySelectorAll(':scope > .jp-cellmage-CodeActions').length === 1
+      );
+    };
     const outputs = Array.from(document.querySelectorAll('.jp-OutputArea-output'));
     const bad: string[] = [];
     for (const output of outputs) {
       for (const el of Array.from(output.querySelectorAll('img, iframe, script, style, object, embed, form, base, meta, link, video, audio, button'))) {
-        bad.push(el.outerHTML.slice(0, 80));
+        if (!ours(el)) {
+          bad.push(el.outerHTML.slice(0, 80));
+        }
       }
       for (const a of Array.from(output.querySelectorAll('a[href]'))) {
         const href = a.getAttribute('href')!;
