@@ -81,6 +81,10 @@ export function registerExplainActions(): void {
 }
 
 /** Give each error output of the notebook's code cells its "Explain this error" button. */
+/** The error name of the %%llm magic's one-line ending (magics.py) and the class its output gets. */
+const KERNEL_ENDING = 'AnswerFailed';
+const KERNEL_ENDING_CLASS = 'jp-cellmage-KernelEnding';
+
 export function addExplainButtons(panel: NotebookPanel, explain: (cell: Cell) => void): void {
   const notebook = panel.content;
   const watched = new WeakSet<Cell>();
@@ -98,6 +102,12 @@ export function addExplainButtons(panel: NotebookPanel, explain: (cell: Cell) =>
       const child: HTMLElement | undefined = area.widgets[i]?.node;
       const host: HTMLElement | null | undefined = child?.querySelector('.jp-OutputArea-output') ?? child;
       if (outputs.get(i).type !== 'error' || !host || host.querySelector(`.${EXPLAIN_CLASS}`)) {
+        continue;
+      }
+      if (outputs.get(i).toJSON().ename === KERNEL_ENDING) {
+        // The magic's one line after its answer (magics.py's AnswerFailed): the answer says how it
+        // ended, with Retry, and this line is hidden under it (style/index.css); nothing to explain.
+        child!.classList.add(KERNEL_ENDING_CLASS);
         continue;
       }
       const button = document.createElement('button');

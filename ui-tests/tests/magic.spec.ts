@@ -102,4 +102,31 @@ test.describe('The magic in JupyterLab', () => {
     await expect(page.locator('.jp-Cell').nth(2)).toContainText('after the stop');
     expect(await received(request)).toHaveLength(1);
   });
+
+  test("under an answer that said how it ended only the kernel's last line is hidden, other stderr shows", async ({ page }) => {
+    await page.notebook.createNew();
+    const source = [
+      'import sys',
+      'from IPython.display import display',
+      'display({"application/vnd.cellmage.answer+json": {"markdown": "Some text.\\n\\n*Stopped before the end of the answer.*", "stopped": True}, "text/plain": "Some text."}, raw=True)',
+      'print("CellMage: auto-save failed: the server refused", file=sys.stderr)',
+      'class AnswerFailed(Exception): pass  # the name of the magic\'s one-line ending',
+      'raise AnswerFailed("the kernel line")'
+    ].join('\n');
+    await page.notebook.setCell(0, 'code', source);
+    await page.notebook.addCell('code', source.replace('raise AnswerFailed', 'raise ValueError'));
+    await page.notebook.runCell(0); // (one by one: the first one's error would stop Run All)
+    await page.notebook.runCell(1);
+    const [cell, other] = [page.locator('.jp-Cell').nth(0), page.locator('.jp-Cell').nth(1)];
+    const saveLine = (c: typeof cell) => c.locator('.jp-OutputArea-output pre').filter({ hasText: /^CellMage: auto-save failed: the server refused\s*$/ });
+    const errorOutput = (c: typeof cell) => c.locator('.jp-OutputArea-child').filter({ hasText: 'the kernel line' });
+    for (const c of [cell, other]) {
+      await expect(c.locator('.jp-cellmage-Answer')).toContainText('Stopped before the end of the answer.');
+      await expect(saveLine(c)).toBeVisible(); // other stderr of the cell shows
+      await expect(errorOutput(c)).toHaveCount(1);
+    }
+    await expect(errorOutput(cell)).toBeHidden();
+    await expect(errorOutput(other)).toBeVisible(); // any other error shows
+    await page.screenshot({ path: test.info().outputPath('kernel-ending-hidden.png') });
+  });
 });
