@@ -262,7 +262,10 @@ test.describe('The answer follows the eye', () => {
     await page.screenshot({ path: test.info().outputPath('follows-the-eye.png') });
 
     // The person scrolls up: from then on the page stays where they put it
-    const before = await scroller.evaluate(e => e.scrollTop);
+    // (where the page was when the wheel turned, read in the page: the answer grows meanwhile)
+    await scroller.evaluate(e =>
+      e.addEventListener('wheel', () => ((window as any).cellmageAtWheel ??= e.scrollTop), { capture: true, once: true })
+    );
     await scroller.hover();
     await page.mouse.wheel(0, -400);
     let last = -1;
@@ -275,6 +278,7 @@ test.describe('The answer follows the eye', () => {
       })
       .toBe(true);
     const put = last;
+    const before: number = await page.evaluate(() => (window as any).cellmageAtWheel);
     expect(put).toBeLessThan(before);
     await expect(ask.locator('p', { hasText: /^line80$/ })).toHaveCount(1, { timeout: 20000 });
     expect(await scroller.evaluate(e => e.scrollTop)).toBe(put);
