@@ -66,7 +66,7 @@ class ModelEntry(BaseModel):
     provider: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="Which provider path serves this model. `openai`: the lean OpenAI-compatible "
-        "path (httpx). `litellm`: litellm, for every provider it knows (needs the `litellm` extra). "
+        "path (its own HTTP/1.1 client, keep-alive, TLS). `litellm`: litellm, for every provider it knows (needs the `litellm` extra). "
         "`auto`: `openai` for OpenAI-compatible prefixes (`openai/`, `hosted_vllm/`), else `litellm`.",
     )
     description: str = Field("", description="Shown to users in the model list.")

@@ -1,8 +1,8 @@
 """A model named without a provider prefix (`gpt-4o-mini`) or with `hosted_vllm/` takes the lean
 path, as `openai/` does; `provider = "litellm"` sends the same kind of model through litellm.
 
-Which path sent a request shows at the fake provider: the lean path is httpx's own client, which
-names itself in `User-Agent` (`python-httpx/…`), while litellm's requests go out through the openai
+Which path sent a request shows at the fake provider: the lean path names itself in `User-Agent`
+(`cellmage-server/…`), while litellm's requests go out through the openai
 SDK or litellm's own client, which name themselves. The litellm alias below shows the difference
 is visible, so the lean cases cannot pass for the wrong reason."""
 
@@ -44,4 +44,4 @@ async def test_bare_and_hosted_vllm_names_take_the_lean_path(api, fake_upstream,
     assert result.text() == "Hello, world" and "error" not in result.names()
     [request] = fake_upstream.received
     assert request.body["model"] == sent_as
-    assert request.headers["User-Agent"].startswith("python-httpx/") is lean, request.headers["User-Agent"]
+    assert request.headers["User-Agent"].startswith("cellmage-server/") is lean, request.headers["User-Agent"]

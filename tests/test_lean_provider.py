@@ -1,4 +1,4 @@
-"""The lean provider on its own, over plain HTTP and TLS, on its asyncio network backend."""
+"""The lean provider on its own, over plain HTTP and TLS, on its own HTTP/1.1 pool (http1.py)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,6 @@ async def test_it_streams_over_tls_and_reuses_the_connection(tls):
     fake.script(Script(chunks=["sé", "cu", "re"]), Script(chunks=["again"]))
     provider = OpenAICompatProvider(connect_timeout=5, verify=client_context)
     try:
-        assert provider.network_backend == "asyncio"
         first = await _answer(provider, fake.url)
         second = await _answer(provider, fake.url)
     finally:
@@ -50,6 +49,7 @@ async def test_it_streams_over_tls_and_reuses_the_connection(tls):
     assert fake.url.startswith("https://")
     assert first == ["sé", "cu", "re", Usage(7, 3, 10), Finish("stop")]
     assert second[0] == "again" and second[-1] == Finish("stop")
+    assert fake.received[0].peer == fake.received[1].peer  # one TLS connection, kept
 
 
 async def test_an_untrusted_certificate_is_a_clear_connect_error(tls):

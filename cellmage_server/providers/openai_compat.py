@@ -1,5 +1,6 @@
-"""The lean provider path: any OpenAI-compatible ``/chat/completions`` endpoint, streamed with
-httpx and read raw by ``sse.py`` (OpenAI, a LiteLLM Proxy gateway, vLLM, Ollama, OpenRouter, Groq, ...).
+"""The lean provider path: any OpenAI-compatible ``/chat/completions`` endpoint, streamed over
+http1/'s keep-alive pool and read by ``sse.py`` (OpenAI, a LiteLLM Proxy gateway, vLLM, Ollama,
+OpenRouter, Groq, ...); requests that do not stream (embeddings) go through httpx.
 
 Per chunk it does one JSON decode and a few dict look-ups: the relay's CPU budget is spent here.
 """
@@ -12,12 +13,16 @@ from collections.abc import AsyncIterator, Iterable
 
 import httpx
 
+from .._version import __version__
 from ..contract import Finish, ProviderEvent, Usage, checked_usage
 from ..errors import UpstreamError
 from ..safety.redaction import redact
-from . import ProviderCall, classify, close_shielded, failure_message
-from .asyncio_net import use_asyncio_backend
+from . import ProviderCall, classify, failure_message
+from .http1 import Response, StreamPool
 from .sse import DONE, NO_CODING, event_data, event_limit
+
+#: How the lean path names itself to providers (a gateway's logs tell it from the SDKs).
+USER_AGENT = f"cellmage-server/{__version__}"
 
 
 def _error_parts(payload: object) -> tuple[str, str]:
@@ -74,25 +79,33 @@ class OpenAICompatProvider:
         # Reads have no timeout here: the relay watches first-token, gap and total time itself,
         # and cancels this request when one runs out.
         timeout = httpx.Timeout(connect=connect_timeout, read=None, write=connect_timeout, pool=connect_timeout)
+        tls = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
-        self.network_backend = "asyncio" if use_asyncio_backend(transport) else "anyio"
-        self._client = httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
+        self._client = httpx.AsyncClient(
+            verify=tls, limits=limits, timeout=timeout, trust_env=False, headers={"User-Agent": USER_AGENT}
+        )
+        self._streams = StreamPool(connect_timeout=connect_timeout, verify=tls, user_agent=USER_AGENT)
         self._secrets = [s for s in secrets if s]
         self.max_answer_bytes = max_answer_bytes  # one event of a stream is bounded by it (sse.py)
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The shared connection pool (the OpenAI-compatible endpoint sends its requests through it)."""
+        """The connection pool of requests that do not stream (the OpenAI-compatible endpoint's embeddings)."""
         return self._client
 
+    @property
+    def streams(self) -> StreamPool:
+        """The connection pool of streamed answers (both endpoints' chat completions)."""
+        return self._streams
+
     async def aclose(self) -> None:
+        await self._streams.aclose()
         await self._client.aclose()
 
     def _fail(self, code: str, message: str) -> UpstreamError:
         return UpstreamError(code, redact(message, self._secrets))
 
-    def _status_error(self, call: ProviderCall, response: httpx.Response) -> UpstreamError:
+    def _status_error(self, call: ProviderCall, response: Response) -> UpstreamError:
         try:
             kind, detail = _error_parts(response.json())
         except ValueError:
@@ -118,14 +131,13 @@ class OpenAICompatProvider:
     async def stream(self, call: ProviderCall) -> AsyncIterator[ProviderEvent]:
         assert call.api_base is not None  # resolved from the prefix's default for this path
         url = call.api_base.rstrip("/") + "/chat/completions"
-        headers = {"Accept": "text/event-stream", **NO_CODING}
+        headers = {"Accept": "text/event-stream", "Content-Type": "application/json", **NO_CODING}
         if call.api_key is not None:
             headers["Authorization"] = f"Bearer {call.api_key.get_secret_value()}"
         finish: str | None = None
         try:
-            request = self._client.build_request("POST", url, json=self._body(call), headers=headers)
-            response = await self._client.send(request, stream=True)
-            try:
+            body = json.dumps(self._body(call), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            async with self._streams.post(url, body, headers) as response:
                 if response.status_code != 200:
                     await response.aread()
                     raise self._status_error(call, response)
@@ -137,7 +149,7 @@ class OpenAICompatProvider:
                         f"stream (content type {content_type or 'none'!r}); is api_base an "
                         "OpenAI-compatible /v1 URL?",
                     )
-                async for data in event_data(response, event_limit(self.max_answer_bytes), self.max_answer_bytes):
+                async for data in event_data(response.stream(), event_limit(self.max_answer_bytes), self.max_answer_bytes):
                     if data == DONE:  # (the body's end is read after it: the connection is kept)
                         finish = finish or "stop"
                         continue
@@ -162,8 +174,6 @@ class OpenAICompatProvider:
                         kind, detail = _error_parts(chunk)
                         code = classify(None, f"{kind} {detail}")
                         raise self._fail(code, failure_message(code, call, None, detail, mid_answer=True))
-            finally:
-                await close_shielded(response.aclose())
         except httpx.ConnectTimeout:
             raise self._fail("timeout", f"Connecting to the provider at {call.api_base} timed out.") from None
         except httpx.ConnectError as e:

@@ -1,7 +1,7 @@
 """The provider side of ``cellmage/v1/*``: OpenAI-format requests passed through to both provider paths.
 
 - The lean path sends the client's (checked) body to an OpenAI-compatible upstream through the
-  lean provider's connection pool and passes each chunk's JSON text through untouched: it is
+  lean provider's pool of streams (http1/) and passes each chunk's JSON text through untouched: it is
   decoded only when it carries usage or an error, and a finish reason is found by a regex.
 - litellm serves every other provider and its chunks are re-emitted in OpenAI's format.
 
@@ -26,6 +26,7 @@ from ..routes.openai.errors import ProviderStatus
 from ..routes.openai.wire import data_frame
 from ..safety.redaction import redact
 from . import ProviderCall, classify, close_shielded, failure_message
+from .http1 import Response, StreamPool
 from .litellm import provider_finished
 from .openai_compat import _error_parts
 from .sse import DONE, NO_CODING, event_data, event_limit
@@ -45,7 +46,7 @@ def _headers(call: ProviderCall, accept: str) -> dict[str, str]:
     return headers
 
 
-def status_error(call: ProviderCall, response: httpx.Response, secrets: Iterable[str]) -> ProviderStatus:
+def status_error(call: ProviderCall, response: httpx.Response | Response, secrets: Iterable[str]) -> ProviderStatus:
     try:
         kind, detail = _error_parts(response.json())
     except ValueError:
@@ -73,7 +74,7 @@ def _transport_error(call: ProviderCall, error: httpx.HTTPError, secrets: Iterab
 
 
 async def lean_chunks(
-    client: httpx.AsyncClient,
+    streams: StreamPool,
     call: ProviderCall,
     body: dict[str, Any],
     *,
@@ -86,19 +87,19 @@ async def lean_chunks(
     url = call.api_base.rstrip("/") + "/chat/completions"
     finish: str | None = None
     try:
-        async with client.stream(
-            "POST", url, json={**body, "model": upstream_model(call)}, headers={**_headers(call, "text/event-stream"), **NO_CODING}
-        ) as response:
+        sent = json.dumps({**body, "model": upstream_model(call)}, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        headers = {**_headers(call, "text/event-stream"), "Content-Type": "application/json", **NO_CODING}
+        async with streams.post(url, sent.encode(), headers) as response:
             if response.status_code != 200:
                 await response.aread()
                 raise status_error(call, response, secrets)
-            if "text/event-stream" not in response.headers.get("content-type", ""):
+            if "text/event-stream" not in (response.headers.get("content-type") or ""):
                 raise UpstreamError(
                     "upstream",
                     f"The provider for model '{call.alias}' did not answer with a stream; is api_base an "
                     "OpenAI-compatible /v1 URL?",
                 )
-            async for data in event_data(response, event_limit(max_answer_bytes), max_answer_bytes):
+            async for data in event_data(response.stream(), event_limit(max_answer_bytes), max_answer_bytes):
                 if data == DONE:  # (the body's end is read after it: the connection is kept)
                     continue
                 if '"usage"' in data or '"error"' in data:

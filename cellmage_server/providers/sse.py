@@ -3,8 +3,8 @@
 httpx-sse reads a body through httpx's byte decoder, its text decoder and a line splitter: three
 more async generators and a decode per network read, and on a paced answer every chunk is its own
 read (about 6% of the server's CPU at 200 paced streams, in a profile). Here the request
-asks for no content coding and the body is read raw (a provider that codes it anyway is decoded by
-httpx), split into events on blank lines with the spec's line endings (CR LF, LF or CR), and only
+asks for no content coding and the body is read as it comes (a provider that codes it anyway is
+decoded by http1/), split into events on blank lines with the spec's line endings (CR LF, LF or CR), and only
 each event's ``data`` is kept: other fields and comments are ignored, an event with no data is not
 dispatched, and one left unfinished when the stream ends is dropped, as the spec says.
 
@@ -94,15 +94,14 @@ def _data(event: bytes) -> str | None:
     return b"\n".join(lines).decode("utf-8", "replace")
 
 
-async def event_data(response: httpx.Response, max_event_bytes: int, limit_setting: int | None = None) -> AsyncIterator[str]:
-    """The data of each event of ``response``'s body, as it comes, up to and with ``[DONE]``.
+async def event_data(body: AsyncIterator[bytes], max_event_bytes: int, limit_setting: int | None = None) -> AsyncIterator[str]:
+    """The data of each event of a response's ``body`` (its bytes as they come, de-chunked and
+    decoded: ``Response.stream()`` of http1/), up to and with ``[DONE]``.
 
     After ``[DONE]`` the body's end is read (as the openai SDK reads a stream to its end; at most
     :data:`DRAIN_BYTES` and :data:`DRAIN_SECONDS`), so the connection goes back to the pool for
     the next answer instead of being closed: a new connection to the provider costs every answer
     time."""
-    coding = response.headers.get("content-encoding", "").strip().lower()
-    body = response.aiter_raw() if coding in ("", "identity") else response.aiter_bytes()
     events = DataEvents(max_event_bytes, limit_setting)
     async for chunk in body:
         for data in events.feed(chunk):

@@ -70,7 +70,7 @@ class AnswerRoute(V1Handler):
         provider = self.cellmage.providers[request.entry.path]
         if request.entry.path == "openai":
             return upstream.lean_chunks(
-                provider.client, call, request.body, include_usage=include_usage,
+                provider.streams, call, request.body, include_usage=include_usage,
                 secrets=config.secret_values(), max_answer_bytes=config.settings.limits.max_answer_bytes,
             )
         return upstream.litellm_chunks(
