@@ -180,15 +180,16 @@ def kernel_buffers(*ends: Any) -> int:
 
 
 def provider_sockets(serverapp: Any) -> list[Any]:
-    """The server's ends of its connections to providers (the lean path's pool)."""
+    """The server's ends of its connections to providers (the lean path's pool of streams)."""
     provider = serverapp.web_app.settings["cellmage"].providers["openai"]
-    found = []
-    for connection in provider.client._transport._pool.connections:
-        stream = getattr(getattr(connection, "_connection", None), "_network_stream", None)
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            found.append(sock)
-    return found
+    transports = [c.wire.transport for c in provider.streams.connections()]
+    return [t.get_extra_info("socket") for t in transports if t is not None and t.get_extra_info("socket") is not None]
+
+
+def provider_read_ahead(serverapp: Any) -> int:
+    """What the server has read from providers and not yet relayed (bounded: http1.HIGH_WATER)."""
+    provider = serverapp.web_app.settings["cellmage"].providers["openai"]
+    return sum(c.wire.buffered for c in provider.streams.connections())
 
 
 @dataclass

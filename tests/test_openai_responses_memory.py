@@ -21,7 +21,7 @@ import pytest
 
 from cellmage_server.routes.openai import pieces
 
-from .conftest import kernel_buffers, provider_sockets, toml_with
+from .conftest import kernel_buffers, provider_read_ahead, provider_sockets, toml_with
 from .fake_upstream import FakeUpstream, Script
 from .helpers import NASTY, first_answer_bytes, peak_growth, raw_post, read_response, running_handler, stalled_client
 from .openai_support import scoped_key, v1
@@ -86,6 +86,7 @@ async def test_a_stalled_reader_holds_the_provider_back_then_is_cut(api, fake_up
             held = handler._answer.output.peak
             assert held <= BUFFER + 20_000, held
             on_the_way = kernel_buffers(upstream.socket, *provider_sockets(jp_serverapp), handler.request.connection.stream.socket, sock)
+            on_the_way += provider_read_ahead(jp_serverapp)  # read from the provider, not yet relayed
             assert upstream.sent_bytes <= held + on_the_way + 256 * 1024, (upstream.sent_bytes, held, on_the_way)
             assert await fake_upstream.until(lambda: upstream.closed_by_client is not None, timeout=10)
             # ... and its stream ends with slow_client, then the failed response

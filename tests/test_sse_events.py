@@ -66,6 +66,18 @@ def test_the_events_are_httpx_sses_however_the_body_is_cut():
     assert _fed(body, list(range(1, len(body)))) == _httpx_sse(body) == ["one", "two", "three\n3b"]
 
 
+def test_events_read_one_per_read_are_httpx_sses():
+    # (A paced answer brings one whole event per read: that read has its own short way.)
+    rng = random.Random(11)
+    for _ in range(300):
+        body = _random_stream(rng)
+        cuts = [i + 2 for i in range(len(body) - 1) if body[i : i + 2] in (b"\n\n", b"\r\r")]
+        cuts += [i + 4 for i in range(len(body) - 3) if body[i : i + 4] == b"\r\n\r\n"]
+        assert _fed(body, sorted(set(c for c in cuts if c < len(body)))) == _httpx_sse(body), body
+    assert _fed(b"data: a\r\n\r\n", [7, 8]) == ["a"]  # a CR LF cut after its CR
+    assert _fed(b"data: a\r", []) + _fed(b"data: a\r\ndata: b\n\n", [8]) == ["a\nb"]
+
+
 def test_what_the_spec_says_of_odd_events():
     assert _fed(b"\xef\xbb\xbfdata: x\n\n", []) == ["x"]  # a BOM first
     assert _fed(b"event: ping\n\n: hi\n\n", []) == []  # no data: nothing dispatched

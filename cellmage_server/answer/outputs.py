@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tornado import web
+from tornado.concurrent import future_add_done_callback
 
 from ..contract import comment, delta_frame, frame
 from ..safety.redaction import StreamRedactor
@@ -43,7 +44,9 @@ class SocketOutput:
             self.peak = self.backlog
         # Resolves once everything written so far is in the socket. Once the client is gone it
         # fails (tornado marks that error as retrieved) and on_connection_close cancels the answer.
-        self._handler.flush().add_done_callback(functools.partial(self._sent, self._written))
+        # (tornado's helper calls back at once when the write is done already, as it is when the
+        # socket took it all: no loop turn per frame.)
+        future_add_done_callback(self._handler.flush(), functools.partial(self._sent, self._written))
 
     def _sent(self, upto: int, future: asyncio.Future[None]) -> None:
         if future.cancelled() or future.exception() is not None:

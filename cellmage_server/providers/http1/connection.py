@@ -17,7 +17,8 @@ class Wire(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.buffer: list[bytes] = []  # the reads not taken yet, as they came (no copy of each)
+        self.buffered = 0
         self.eof = False
         self.error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -28,8 +29,9 @@ class Wire(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > HIGH_WATER and not self._paused and self.transport is not None:
+        self.buffer.append(data)
+        self.buffered += len(data)
+        if self.buffered > HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
         self._wake()
@@ -70,15 +72,19 @@ class Wire(asyncio.Protocol):
                 await self._waiter
             finally:
                 self._waiter = None
-        data = bytes(self.buffer)
-        self.buffer.clear()
+        buffer = self.buffer
+        data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
+        buffer.clear()
+        self.buffered = 0
         if self._paused and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
         return data
 
     def unread(self, data: bytes) -> None:
-        self.buffer[:0] = data
+        if data:
+            self.buffer.insert(0, data)
+            self.buffered += len(data)
 
     async def drained(self) -> None:
         """Until what was written has gone to the socket (or the connection ended: a provider may

@@ -32,10 +32,15 @@ class StreamPool:
         self._connect_timeout = connect_timeout
         self._tls = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
         self._idle: list[Connection] = []
+        self._active: set[Connection] = set()
         self._max_idle = max_idle
         self._idle_seconds = idle_seconds
         self._user_agent = user_agent
         self._closed = False
+
+    def connections(self) -> list[Connection]:
+        """Every connection open now, carrying a request or idle (for tests and diagnostics)."""
+        return [*self._active, *self._idle]
 
     async def aclose(self) -> None:
         self._closed = True
@@ -61,12 +66,14 @@ class StreamPool:
         except WireError as e:
             raise httpx.LocalProtocolError(str(e)) from None
         connection = self._pooled((scheme, host, port)) or await self._connect(scheme, host, port)
+        self._active.add(connection)
         response = None
         try:
             await self._send(connection, head, body)
             response = Response(connection, await read_head(connection.wire))
             yield response
         finally:
+            self._active.discard(connection)
             if response is not None and response.reusable and not self._closed and len(self._idle) < self._max_idle:
                 connection.idle_since = time.monotonic()
                 self._idle.append(connection)

@@ -131,6 +131,15 @@ class ChunkedBody:
         self.extra = b""
 
     def feed(self, data: bytes) -> bytes:
+        if not (self._line or self._left or self._crlf) and self._trailers < 0:
+            # The common read on a paced answer: one whole chunk, its size line, data and CR LF.
+            newline = data.find(b"\n", 0, 20)
+            if newline > 0:
+                size = data[: newline - 1] if data[newline - 1] == 13 else data[:newline]
+                if size and _HEX.issuperset(size):
+                    n = int(size, 16)
+                    if n and len(data) == newline + n + 3 and data.endswith(b"\r\n"):
+                        return data[newline + 1 : newline + 1 + n]
         if self.done:
             self.extra += data
             return b""
