@@ -43,9 +43,24 @@ async def test_deltas_of_one_loop_turn_become_one_output():
     out = Recorder()
     outcome = await relay(provider(), out).run()
 
-    assert out.texts == ["01234", "later"]
+    assert out.texts == ["0", "1234", "later"]  # the first at once (time to first token), then by turn
     assert outcome.text == "01234later"
     assert outcome.usage == Usage(1, 2, 3) and outcome.finish_reason == "stop" and outcome.error is None
+
+
+async def test_the_first_text_is_output_before_the_provider_is_read_again():
+    out = Recorder()
+    seen: list[list[str]] = []
+
+    async def provider():
+        yield "first"
+        seen.append(list(out.texts))  # no loop turn between: the first frame is out already
+        yield "second"
+        seen.append(list(out.texts))
+        yield Finish("stop")
+
+    await relay(provider(), out).run()
+    assert seen == [["first"], ["first"]] and out.texts == ["first", "second"]
 
 
 async def test_text_is_output_on_the_next_loop_turn_not_later():

@@ -193,7 +193,10 @@ class Relay:
                 pending.append(event)
                 if parts is not None:
                     parts.append(event)
-                if self._flush_handle is None:
+                if not before:  # the first text goes out at once: it is the time to first token
+                    self._flush_pending()
+                    self._unflushed_from = self._size
+                elif self._flush_handle is None:  # the rest of a turn's texts share one frame
                     self._flush_handle = loop.call_soon(self._flush_pending)
                     self._unflushed_from = before
                 # What the client has not taken, counting what waits for this turn's flush (a
