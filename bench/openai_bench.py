@@ -28,11 +28,11 @@ V1 = "/cellmage/v1/chat/completions"
 CHAT = "/cellmage/api/chat"
 
 
-def sdk(base_url: str) -> openai.AsyncOpenAI:
-    # Jupyter's token as the key: Jupyter credentials open the endpoint as the scoped key does.
+def sdk(base_url: str, key: str = TOKEN) -> openai.AsyncOpenAI:
+    # Jupyter's token as the key by default: Jupyter credentials open the endpoint as the scoped key does.
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
     return openai.AsyncOpenAI(
-        base_url=base_url, api_key=TOKEN, max_retries=0,
+        base_url=base_url, api_key=key, max_retries=0,
         http_client=httpx.AsyncClient(trust_env=False, timeout=120, limits=limits),
     )
 

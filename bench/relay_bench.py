@@ -55,6 +55,7 @@ class Process:
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None, stdout: int | None = None) -> None:
         self.proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.DEVNULL, text=True)
+        self.runtime_dir = ""  # a Jupyter server's: where its kernels' connection files are
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -138,6 +139,7 @@ def jupyter_server(toml: str | None, *, extension: bool = True, wait: bool = Tru
             (Path(tmp) / "cellmage.toml").write_text(toml)
             env["CELLMAGE_CONFIG"] = str(Path(tmp) / "cellmage.toml")
         proc = Process([sys.executable, "-m", "jupyter", "server", f"--config={config}"], env=env)
+        proc.runtime_dir = tmp  # (its kernels' connection files are there)
         try:
             if wait:
                 _wait_http(f"http://127.0.0.1:{port}/api/status")
@@ -239,11 +241,49 @@ async def paced_gaps(port: int, fake_port: int, n: int, repeats: int) -> tuple[l
     return through, straight, errors
 
 
-async def sdk_added_ttft(port: int, fake_port: int, rounds: int) -> tuple[list[float], list[float]]:
-    """Time to first token with the openai SDK through cellmage/v1 and straight to the provider (ms)."""
+async def sdk_added_ttft(port: int, fake_port: int, rounds: int, key: str = TOKEN) -> tuple[list[float], list[float]]:
+    """Time to first token with the openai SDK through cellmage/v1 (with ``key``: the Jupyter token,
+    or the scoped key a kernel holds) and straight to the provider (ms)."""
     from openai_bench import sdk, ttft
 
-    return await ttft(sdk(f"http://127.0.0.1:{port}/cellmage/v1"), sdk(f"http://127.0.0.1:{fake_port}/v1"), rounds)
+    via = sdk(f"http://127.0.0.1:{port}/cellmage/v1", key)
+    return await ttft(via, sdk(f"http://127.0.0.1:{fake_port}/v1"), rounds)
+
+
+def kernel_key(proc: Process, port: int) -> str:
+    """The ``OPENAI_API_KEY`` a kernel of this server holds (the scoped key): a kernel started
+    through the REST API is asked for it, then shut down."""
+    from jupyter_client import BlockingKernelClient
+
+    def api(method: str, path: str, body: dict | None = None) -> dict | None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode() if body is not None else None,
+            method=method, headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+            return json.loads(raw) if raw else None
+
+    kernel = api("POST", "/api/kernels", {"name": "python3"})
+    assert kernel is not None
+    out: list[dict] = []
+    try:
+        connection_file = Path(proc.runtime_dir) / f"kernel-{kernel['id']}.json"
+        deadline = time.monotonic() + 30
+        while not connection_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client = BlockingKernelClient(connection_file=str(connection_file))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            reply = client.execute_interactive('import os; print(os.environ["OPENAI_API_KEY"], end="")', timeout=60, output_hook=out.append)
+            assert reply["content"]["status"] == "ok", reply["content"]
+        finally:
+            client.stop_channels()
+    finally:
+        api("DELETE", f"/api/kernels/{kernel['id']}")
+    return "".join(m["content"]["text"] for m in out if m["msg_type"] == "stream")
 
 
 async def added_ttft(port: int, fake_port: int, rounds: int) -> tuple[list[float], list[float]]:
@@ -398,6 +438,7 @@ def main() -> None:
             lean_burst = asyncio.run(cpu_per_1000_chunks(proc, port, repeats, 0))
             via, straight = asyncio.run(added_ttft(port, fake_port, rounds))
             sdk_via, sdk_straight = asyncio.run(sdk_added_ttft(port, fake_port, rounds))
+            scoped_via, scoped_straight = asyncio.run(sdk_added_ttft(port, fake_port, rounds, kernel_key(proc, port)))
             no_context, with_context, context_missing = asyncio.run(context_added_ttft(port, rounds))
             gap_via, gap_direct, gap_errors = asyncio.run(paced_gaps(port, fake_port, 200, 1 if args.quick else 3))
             lean_cut = asyncio.run(disconnect_latency(port, fake_port, 5 if args.quick else 20))
@@ -448,7 +489,12 @@ def main() -> None:
             "≤ 3 ms",
         ),
         (
-            "added time to first token, openai SDK through cellmage/v1",
+            "added time to first token, openai SDK through cellmage/v1, the kernel's scoped key",
+            f"{med(scoped_via) - med(scoped_straight):.2f} ms (through {med(scoped_via):.2f}, direct {med(scoped_straight):.2f})",
+            "< 3 ms",
+        ),
+        (
+            "same, the Jupyter token as the SDK's key",
             f"{med(sdk_via) - med(sdk_straight):.2f} ms (through {med(sdk_via):.2f}, direct {med(sdk_straight):.2f})",
             "< 3 ms",
         ),
