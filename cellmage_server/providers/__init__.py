@@ -60,6 +60,15 @@ def classify(status: int | None, text: str) -> str:
     return "upstream"
 
 
+def shown_url(url: str | None) -> str:
+    """A provider's URL as messages show it: without the userinfo a password may be in."""
+    if not url or "@" not in url:
+        return url or ""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+
+
 def failure_message(code: str, call: ProviderCall, status: int | None, detail: str, *, mid_answer: bool = False) -> str:
     """One wording of a provider failure for both paths: what happened, to which model, and the
     provider's own words (the caller redacts the result)."""

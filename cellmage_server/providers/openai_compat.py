@@ -17,7 +17,7 @@ from .._version import __version__
 from ..contract import Finish, ProviderEvent, Usage, checked_usage
 from ..errors import UpstreamError
 from ..safety.redaction import redact
-from . import ProviderCall, classify, failure_message
+from . import ProviderCall, classify, failure_message, shown_url
 from .http1 import Response, StreamPool
 from .sse import DONE, NO_CODING, event_data, event_limit
 
@@ -175,10 +175,10 @@ class OpenAICompatProvider:
                         code = classify(None, f"{kind} {detail}")
                         raise self._fail(code, failure_message(code, call, None, detail, mid_answer=True))
         except httpx.ConnectTimeout:
-            raise self._fail("timeout", f"Connecting to the provider at {call.api_base} timed out.") from None
+            raise self._fail("timeout", f"Connecting to the provider at {shown_url(call.api_base)} timed out.") from None
         except httpx.ConnectError as e:
             raise self._fail(
-                "upstream", f"Cannot connect to the provider at {call.api_base}: {e or 'connection failed'}."
+                "upstream", f"Cannot connect to the provider at {shown_url(call.api_base)}: {e or 'connection failed'}."
             ) from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as e:
             detail = f"the connection broke ({e or type(e).__name__})"

@@ -25,7 +25,7 @@ from ..errors import UpstreamError
 from ..routes.openai.errors import ProviderStatus
 from ..routes.openai.wire import data_frame
 from ..safety.redaction import redact
-from . import ProviderCall, classify, close_shielded, failure_message
+from . import ProviderCall, classify, close_shielded, failure_message, shown_url
 from .http1 import Response, StreamPool
 from .litellm import provider_finished
 from .openai_compat import _error_parts
@@ -62,9 +62,9 @@ def _usage(usage: dict[str, Any]) -> Usage:
 
 def _transport_error(call: ProviderCall, error: httpx.HTTPError, secrets: Iterable[str]) -> UpstreamError:
     if isinstance(error, httpx.ConnectTimeout):
-        code, message = "timeout", f"Connecting to the provider at {call.api_base} timed out."
+        code, message = "timeout", f"Connecting to the provider at {shown_url(call.api_base)} timed out."
     elif isinstance(error, httpx.ConnectError):
-        code, message = "upstream", f"Cannot connect to the provider at {call.api_base}: {error or 'connection failed'}."
+        code, message = "upstream", f"Cannot connect to the provider at {shown_url(call.api_base)}: {error or 'connection failed'}."
     elif isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
         detail = f"the connection broke ({error or type(error).__name__})"
         code, message = "upstream", failure_message("upstream", call, None, detail, mid_answer=True)

@@ -108,7 +108,11 @@ class Connection:
         if now - self.idle_since > idle_seconds:
             return False
         sock = transport.get_extra_info("socket")
-        return sock is None or not select.select([sock], [], [], 0)[0]
+        if sock is None:
+            return True
+        poll = select.poll()  # (not select.select: it refuses descriptors past 1023)
+        poll.register(sock.fileno(), select.POLLIN)
+        return not poll.poll(0)  # readable while idle: bytes no request asked for, or the close
 
     def close(self) -> None:
         if self.wire.transport is not None:

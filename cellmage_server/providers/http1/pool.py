@@ -7,13 +7,12 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 import httpx
 
 from .connection import Connection, Wire
 from .response import Response, read_head
-from .wire import WireError, request_head
+from .wire import WireError, request_head, target_of
 
 
 class StreamPool:
@@ -52,19 +51,18 @@ class StreamPool:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> AsyncIterator[Response]:
         """POST ``body`` to ``url``; the response's head is read before this yields. The connection
         goes back to the pool if its body was read to its end, else it is closed."""
-        parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        if scheme not in ("http", "https") or not host:
-            raise httpx.UnsupportedProtocol(f"the provider's URL must be http:// or https://, not {scheme or 'none'}://")
-        port = parts.port or (443 if scheme == "https" else 80)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        authority = f"[{host}]" if ":" in host else host
-        if parts.port is not None:
-            authority += f":{port}"
         try:
-            head = request_head("POST", target, authority, {"User-Agent": self._user_agent, **headers}, len(body))
+            where = target_of(url)
+        except WireError as e:
+            raise httpx.UnsupportedProtocol(str(e)) from None
+        sent = {"User-Agent": self._user_agent, **headers}
+        if where.basic is not None and not any(name.lower() == "authorization" for name in sent):
+            sent["Authorization"] = where.basic  # a URL's userinfo, as httpx sent it
+        try:
+            head = request_head("POST", where.target, where.authority, sent, len(body))
         except WireError as e:
             raise httpx.LocalProtocolError(str(e)) from None
+        scheme, host, port = where.key
         connection = self._pooled((scheme, host, port)) or await self._connect(scheme, host, port)
         self._active.add(connection)
         response = None

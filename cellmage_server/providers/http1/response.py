@@ -17,6 +17,7 @@ from .wire import MAX_HEAD_BYTES, ChunkedBody, Head, Headers, WireError, parse_h
 
 ERROR_BODY_BYTES = 64 * 1024  # what is kept of an error answer's body
 DECODED_PIECE = 64 * 1024  # the most bytes one coded read is decoded into at once
+MAX_INFORMATIONAL = 16  # 1xx heads (100 Continue, 103 Early Hints) before the answer's own
 
 
 class Response:
@@ -34,7 +35,7 @@ class Response:
     @property
     def reusable(self) -> bool:
         """Whether the connection can carry another request after this response."""
-        return self.ended and self._head.keep_alive
+        return self.ended and self._head.keep_alive and not self._head.ambiguous
 
     async def body(self) -> AsyncIterator[bytes]:
         """The body's bytes, de-chunked, as they come; at its end ``ended`` is True. Read once."""
@@ -90,7 +91,10 @@ class Response:
     async def aread(self) -> bytes:
         """The body (an error answer's), up to :data:`ERROR_BODY_BYTES`; the rest is not read."""
         kept = bytearray()
-        body = self.body()
+        try:
+            body = self.stream()  # decoded, if coded: the provider's message is in it
+        except httpx.DecodingError:
+            body = self.body()
         try:
             async for data in body:
                 kept += data[: ERROR_BODY_BYTES - len(kept)]
@@ -129,8 +133,9 @@ async def _decoded(body: AsyncIterator[bytes], wbits: int) -> AsyncIterator[byte
 
 
 async def read_head(wire: Wire) -> Head:
-    """The response's head (past any 1xx), its bytes after it left in the buffer for the body."""
-    while True:
+    """The response's head (past at most :data:`MAX_INFORMATIONAL` 1xx heads), its bytes after it
+    left in the buffer for the body."""
+    for _ in range(MAX_INFORMATIONAL + 1):
         raw = bytearray()
         while True:
             data = await wire.some()
@@ -154,4 +159,5 @@ async def read_head(wire: Wire) -> Head:
             raise httpx.RemoteProtocolError(str(e)) from None
         if not head.informational:
             return head
+    raise httpx.RemoteProtocolError(f"the provider sent more than {MAX_INFORMATIONAL} informational (1xx) answers")
 

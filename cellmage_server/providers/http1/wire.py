@@ -8,17 +8,64 @@ Every part is bounded: a head by :data:`MAX_HEAD_BYTES`, a chunk's size line by
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_LINE_BYTES = 4 * 1024
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+MAX_SIZE_DIGITS = 16  # a chunk's size in hexadecimal digits (16: 2**64 - 1)
 _BAD_IN_VALUE = ("\r", "\n", "\0")
 
 
 class WireError(ValueError):
     """The provider broke HTTP/1.1 (the message says how; it never holds a header's value)."""
+
+
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"  # what a path keeps as it is (RFC 3986); the rest is %-encoded
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a request goes: the connection's (scheme, host, port), the Host header, the request
+    target, and the Basic credentials of a URL's userinfo (as httpx sends them)."""
+
+    scheme: str
+    host: str
+    port: int
+    authority: str
+    target: str
+    basic: str | None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
+
+
+def target_of(url: str) -> Target:
+    """The parts of an http(s) URL a request needs; a space, a non-ASCII character or a NUL in
+    its path or query is %-encoded, and its userinfo never reaches the Host header."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme not in ("http", "https") or not host:
+        raise WireError(f"the provider's URL must be http:// or https:// with a host, not {scheme or 'none'}://")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise WireError("the provider's URL has a port that is not a number") from None
+    authority = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        authority += f":{port}"
+    target = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_PATH_SAFE + "?")
+    basic = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        basic = "Basic " + base64.b64encode(pair).decode()
+    return Target(scheme, host, port, authority, target, basic)
 
 
 def request_head(method: str, target: str, host: str, headers: Mapping[str, str], body_length: int) -> bytes:
@@ -71,6 +118,12 @@ class Head:
         return 100 <= self.status < 200
 
     @property
+    def ambiguous(self) -> bool:
+        """Both a Content-Length and a Transfer-Encoding: the body is read as chunked (RFC 9112),
+        but a connection whose framing two parties may read differently is not used again."""
+        return "transfer-encoding" in self.headers and "content-length" in self.headers
+
+    @property
     def keep_alive(self) -> bool:
         tokens = {t.strip().lower() for t in (self.headers.get("connection") or "").split(",")}
         return "keep-alive" in tokens if self.version == "HTTP/1.0" else "close" not in tokens
@@ -81,14 +134,17 @@ class Head:
             return "none", 0
         coding = self.headers.get("transfer-encoding")
         if coding is not None:
-            if coding.rsplit(",", 1)[-1].strip().lower() != "chunked":
+            codings = [c.strip().lower() for c in coding.split(",") if c.strip()]
+            if codings[-1:] != ["chunked"]:
                 return "close", None  # some other coding last: the body ends when the connection does
+            if any(c != "chunked" for c in codings[:-1]):
+                raise WireError(f"the response's Transfer-Encoding ({', '.join(codings)}) is not one this server reads")
             return "chunked", None
         length = self.headers.get("content-length")
         if length is None:
             return "close", None
         values = {v.strip() for v in length.split(",")}
-        if len(values) != 1 or not (value := values.pop()).isdigit():
+        if len(values) != 1 or not _digits(value := values.pop()):
             raise WireError("the response's Content-Length is not a number")
         return "length", int(value)
 
@@ -102,7 +158,7 @@ def parse_head(raw: bytes) -> Head:
     lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
     version, _, rest = lines[0].partition(" ")
     code = rest[:3]
-    if version not in ("HTTP/1.1", "HTTP/1.0") or not code.isdigit() or rest[3:4] not in ("", " "):
+    if version not in ("HTTP/1.1", "HTTP/1.0") or not _digits(code) or len(code) != 3 or rest[3:4] not in ("", " "):
         raise WireError("the response does not start with an HTTP/1.1 status line")
     pairs = []
     for line in lines[1:]:
@@ -114,7 +170,14 @@ def parse_head(raw: bytes) -> Head:
         if not colon or not name or name != name.strip():
             raise WireError("the response has a header line without a name")
         pairs.append((name, value.strip(" \t")))
-    return Head(int(code), Headers(pairs), version)
+    head = Head(int(code), Headers(pairs), version)
+    head.framing()  # a head whose body cannot be framed is refused with it
+    return head
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "²" and other digits that ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 class ChunkedBody:
@@ -136,7 +199,7 @@ class ChunkedBody:
             newline = data.find(b"\n", 0, 20)
             if newline > 0:
                 size = data[: newline - 1] if data[newline - 1] == 13 else data[:newline]
-                if size and _HEX.issuperset(size):
+                if size and len(size) <= MAX_SIZE_DIGITS and _HEX.issuperset(size):
                     n = int(size, 16)
                     if n and len(data) == newline + n + 3 and data.endswith(b"\r\n"):
                         return data[newline + 1 : newline + 1 + n]
@@ -182,7 +245,7 @@ class ChunkedBody:
                     raise WireError("the body's trailers have no end")
                 continue
             size = line.split(b";", 1)[0].strip(b" \t")
-            if not size or len(size) > 16 or not _HEX.issuperset(size):
+            if not size or len(size) > MAX_SIZE_DIGITS or not _HEX.issuperset(size):
                 raise WireError("a chunk's size is not a hexadecimal number")
             self._left = int(size, 16)
             if not self._left:
