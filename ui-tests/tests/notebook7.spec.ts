@@ -54,6 +54,9 @@ test('Notebook 7: the %%llm magic renders live Markdown while it streams', async
   expect((await request.put(`${NOTEBOOK7}/api/contents/${name}`, { data: notebook })).ok()).toBe(true);
   try {
     await page.goto(`${NOTEBOOK7}/notebooks/${name}`);
+    // Wait for the kernel as a user does: a run asked before the session is up is cleared by
+    // JupyterLab (CodeCell.execute with no kernel), so on a loaded machine Shift+Enter was lost.
+    await expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).toHaveCount(1, { timeout: 60000 });
     // Run both cells as a user does: the first loads the extension, the second asks
     await page.locator('.jp-Cell').first().locator('.jp-InputArea-editor').click();
     await page.keyboard.press('Shift+Enter');
